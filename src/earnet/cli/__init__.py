@@ -1,0 +1,1 @@
+"""The ``earnet`` command line: one module per command, wired in :mod:`earnet.cli.main`."""

@@ -1,0 +1,90 @@
+"""``earnet evaluate``: score any method's saved predictions with the field's protocol."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments
+from earnet.data.registry import get_dataset
+from earnet.evaluate import (choose_threshold, evaluate, folder_predictor, format_table,
+                             observer2_predictor, write_report)
+from earnet.exceptions import EarnetError
+
+EXAMPLES = """examples:
+  # a method's probability maps (01_test.png, 01_test_prob.png or 01_test.npy ...)
+  earnet evaluate drive --root data/DRIVE --predictions my_method/
+  # threshold chosen on the TRAINING split's predictions (same folder), then applied to test
+  earnet evaluate drive --root data/DRIVE --predictions my_method/ --threshold auto
+  # the human baseline: the second observer scored against the first
+  earnet evaluate drive --root data/DRIVE --observer 2
+  # whole-image numbers, as some papers report them
+  earnet evaluate chase_db1 --root data/CHASEDB1 --predictions p/ --whole-image
+
+Metrics: acc, se, sp, precision, f1 (= Dice), iou, mcc, auc_roc, auc_pr, cldice;
+pooled over all pixels of the split, and mean/std over images. Writes
+OUT/metrics.json, OUT/per_image.csv, OUT/roc.png, OUT/pr.png."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``earnet evaluate``."""
+    parser = subparsers.add_parser("evaluate", help="score saved predictions against a dataset",
+                                   description="Score saved probability or binary maps of any method against "
+                                               "a dataset's first observer, inside the FOV by default.",
+                                   epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
+    add_dataset_arguments(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", metavar="DIR", type=Path,
+                        help="folder of predictions named by image id (PNG 8/16-bit, TIFF or .npy)")
+    source.add_argument("--observer", type=int, choices=[2],
+                        help="evaluate the dataset's second observer instead (human baseline)")
+    parser.add_argument("--threshold", default="0.5",
+                        help="a value in (0, 1], or 'auto': maximise pooled F1 on the training "
+                             "split's predictions (default: 0.5)")
+    parser.add_argument("--whole-image", action="store_true",
+                        help="count every pixel, not only those inside the FOV mask")
+    parser.add_argument("--out", metavar="DIR", type=Path,
+                        help="where to write the report (default: evaluation/DATASET-SPLIT[-observer2])")
+    parser.set_defaults(func=run)
+
+
+def parse_threshold(text: str) -> float | None:
+    """A threshold in (0, 1], or ``None`` for ``auto``."""
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise EarnetError(f"--threshold must be a number in (0, 1] or 'auto', got {text!r}") from None
+    if not 0 < value <= 1:
+        raise EarnetError(f"--threshold must be in (0, 1], got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table, write the report."""
+    threshold = parse_threshold(args.threshold)
+    use_fov = not args.whole_image
+    dataset = get_dataset(args.dataset, args.root, args.split)
+    if args.observer:
+        predict = observer2_predictor(dataset)
+        if threshold is None:
+            raise EarnetError("--threshold auto needs probabilities; the second observer is a binary map")
+    else:
+        predict = folder_predictor(dataset, args.predictions)
+    source = "fixed"
+    if threshold is None:
+        if args.split in ("train", "all"):
+            raise EarnetError(f"--threshold auto is chosen on the training split; it cannot be used to "
+                              f"evaluate the {args.split} split")
+        train = get_dataset(args.dataset, args.root, "train" if "/" not in args.split
+                            else args.split.replace("/test", "/train"))
+        threshold = choose_threshold(train, folder_predictor(train, args.predictions), use_fov)
+        source = f"auto: max pooled F1 on {train.split} predictions"
+    result = evaluate(dataset, predict, threshold, use_fov, source)
+    suffix = "-observer2" if args.observer else ""
+    out = args.out or Path("evaluation") / f"{dataset.name}-{dataset.split.replace('/', '-')}{suffix}"
+    paths = write_report(result, out)
+    print(format_table(result))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0

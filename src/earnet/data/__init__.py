@@ -1,0 +1,1 @@
+"""Retinal vessel datasets: loaders for the official downloads and users' folders."""

@@ -1,0 +1,55 @@
+"""Plots and pictures: ROC/PR curves, overlays, TP/FP/FN maps."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from earnet.io import atomic_write  # noqa: E402
+
+
+def _save(figure: plt.Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def plot_curve(x: np.ndarray, y: np.ndarray, path: Path, *, kind: str, title: str, area: float) -> None:
+    """Save a ROC (``kind="roc"``) or precision-recall (``kind="pr"``) curve as PNG."""
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    axes.plot(x, y, lw=1.5, label=f"{'AUC' if kind == 'roc' else 'AP'} = {area:.4f}")
+    if kind == "roc":
+        axes.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey")
+        axes.set(xlabel="false positive rate (1 - Sp)", ylabel="true positive rate (Se)")
+    else:
+        axes.set(xlabel="recall (Se)", ylabel="precision")
+    axes.set(xlim=(0, 1), ylim=(0, 1.01), title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right" if kind == "roc" else "lower left")
+    _save(figure, path)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (0, 255, 64),
+            alpha: float = 0.6) -> np.ndarray:
+    """Composite ``mask`` over an RGB ``image`` in ``colour`` (vessels over the fundus)."""
+    out = image.astype(np.float32).copy()
+    out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(colour, np.float32)
+    return out.round().astype(np.uint8)
+
+
+def error_colours(prediction: np.ndarray, label: np.ndarray, fov: np.ndarray) -> np.ndarray:
+    """RGB map: TP white, FP red, FN blue, TN black; outside the FOV dark grey."""
+    out = np.zeros((*label.shape, 3), dtype=np.uint8)
+    out[~fov] = (40, 40, 40)
+    out[prediction & label & fov] = (255, 255, 255)
+    out[prediction & ~label & fov] = (255, 40, 40)
+    out[~prediction & label & fov] = (40, 120, 255)
+    return out
