@@ -122,7 +122,9 @@ def read_binary(path: str | Path, what: str = "mask") -> np.ndarray:
         raise InputError(path, f"{what} is not binary ({values.size} distinct values)")
     if values.size == 2:  # the brighter level is foreground (palette GIFs map 0/1 to 4/252)
         return array == values[1]
-    return np.full(array.shape, bool(values.size and values[0] > 0))
+    # One level: foreground if it is 1 (0/1 data) or bright; a dark palette colour such
+    # as DRIVE's [4, 2, 4] (gray 3) is background, not "the brighter level".
+    return np.full(array.shape, bool(values.size and (values[0] == 1 or values[0] >= 128)))
 
 
 def read_probability(path: str | Path) -> np.ndarray:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,21 @@ class Sample:
     label: np.ndarray
     fov: np.ndarray
     observer2: np.ndarray | None = None
+
+
+@dataclass
+class ModelOutput:
+    """What a segmentation model returns: logits (sigmoid is applied by the predictor).
+
+    Attributes:
+        logits: ``(N, 1, H, W)`` vessel logits at the input's size.
+        error_attention: ``(N, 1, H, W)`` stage-2 attention in [0, 1] (probability
+            that the stage-1 segmentation is wrong), or ``None`` for stage 1.
+        aux_logits: auxiliary logits for deep supervision, at the input's size.
+        aux_weights: loss weight of each auxiliary output.
+    """
+
+    logits: torch.Tensor
+    error_attention: torch.Tensor | None = None
+    aux_logits: list[torch.Tensor] = field(default_factory=list)
+    aux_weights: list[float] = field(default_factory=list)

@@ -9,15 +9,18 @@ The image model, in the order it is rendered (all lengths scale with ``size``):
 3. **Optic disc** - a bright yellowish, slightly vertical oval with a paler cup,
    placed left or right of centre; the **macula** is a darker (mostly green/blue)
    Gaussian on the other side with a small foveal reflex.
-4. **Lesions** - 0-6 exudate-like yellow blobs and haemorrhage-like dark-red
-   blobs with irregular borders, placed away from large vessels.
-5. **Vessels** - arteries and veins grow from the disc as curved random walks
-   (smooth random curvature plus an arcade bias that bends the temporal vessels
-   around the macula), tapering and branching (Murray's law) down to ~1 px width.
+4. **Vessels** - arteries and veins grow from the disc centre as random walks of
+   the heading with smooth random curvature (the temporal arcades are also steered
+   onto an outward spiral round the fovea), tapering and branching (Murray's law)
+   down to ~1 px width, thickest first until they cover a random 8-15 % of the FOV.
    Each step is a capsule (segment with a constant half-width). The label is
    exactly the set of pixel centres within the half-width of a centreline; the
    image darkens each pixel by an anti-aliased profile of the same distance, most
-   in green, less for thin vessels. Vessels never leave the FOV.
+   in green, less for thin vessels (arteries lighter, with a central reflex).
+   Vessels stay inside the FOV and stop short of the fovea.
+5. **Lesions** - 0-6 exudate-like yellow blobs and haemorrhage-like dark-red
+   blobs with irregular borders, placed clear of the vessels (which are drawn
+   over them) and never labelled as vessel; ``lesions`` marks them.
 6. **Camera** - smooth illumination gradients, vignetting toward the rim, a
    small optical blur and Gaussian sensor noise.
 
@@ -110,15 +113,15 @@ def _background(rng: np.random.Generator, size: int, grid: _Grid, anat: _Anatomy
     choroid = _smooth_noise(rng, size, 24) * rng.uniform(0.02, 0.05)
     grain = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)).astype(np.float32), 1.0) * 0.03
     rgb *= 1 + choroid[..., None] * np.array([1.0, 0.35, 0.2], np.float32) + grain[..., None]
-    fy, fx = anat.fovea
+    fx, fy = anat.fovea
     d2 = ((xx - fx) ** 2 + (yy - fy) ** 2) / (size * rng.uniform(0.07, 0.09)) ** 2
     rgb *= 1 - np.exp(-d2)[..., None] * np.array([0.2, 0.35, 0.4], np.float32) * rng.uniform(0.7, 1.2)
     rgb += (np.exp(-d2 * 150) * 0.03)[..., None]
     dx, dy = anat.disc
     rho = np.hypot((xx - dx) / anat.disc_r, (yy - dy) / (anat.disc_r * rng.uniform(1.05, 1.18)))
-    disc = 1 / (1 + np.exp((rho - 1) * 12))
+    disc = expit((1 - rho) * 12)
     ox, oy = dx + anat.temporal * anat.disc_r * rng.uniform(0.05, 0.3), dy + anat.disc_r * rng.uniform(-0.15, 0.15)
-    cup = 1 / (1 + np.exp((np.hypot(xx - ox, yy - oy) / anat.disc_r - rng.uniform(0.3, 0.55)) * 10))
+    cup = expit((rng.uniform(0.3, 0.55) - np.hypot(xx - ox, yy - oy) / anat.disc_r) * 10)
     disc_colour = np.array([1.0, rng.uniform(0.72, 0.86), rng.uniform(0.42, 0.58)], np.float32)
     rgb = rgb * (1 - disc[..., None]) + disc_colour * disc[..., None]
     return rgb + (cup * rng.uniform(0.08, 0.18))[..., None] * np.array([0.1, 0.9, 1.0], np.float32)
@@ -148,8 +151,9 @@ def _roots(rng: np.random.Generator, size: int, anat: _Anatomy) -> list[tuple]:
             a = rng.uniform(0.7, 1.3)
             roots.append((math.atan2(up * math.cos(a), -t * math.sin(a)), up * t * 0.5 / size, None, scale * 0.7, kind))
     dx, dy, off = *anat.disc, 0.08 * anat.disc_r
-    return [(-max(sc * size * 0.0125 * rng.uniform(0.85, 1.05), 0.9), i, dx + off * math.cos(h), dy + off * math.sin(h), h, b, sp, k)
-            for i, (h, b, sp, sc, k) in enumerate(roots)]
+    radii = [max(sc * size * 0.0125 * rng.uniform(0.85, 1.05), 0.9) for *_, sc, _k in roots]
+    return [(-r, i, dx + off * math.cos(h), dy + off * math.sin(h), h, b, sp, k)
+            for i, ((h, b, sp, _sc, k), r) in enumerate(zip(roots, radii))]
 
 
 def _grow_vessels(rng: np.random.Generator, size: int, anat: _Anatomy) -> list[tuple]:
@@ -239,9 +243,7 @@ def _lesions(
     rng: np.random.Generator, size: int, grid: _Grid, anat: _Anatomy, rgb: np.ndarray, edge: np.ndarray
 ) -> np.ndarray:
     """Paint 0-6 exudates / haemorrhages into ``rgb`` (in place) away from vessels; return their mask."""
-    yy, xx = grid
     mask = np.zeros((size, size), bool)
-    texture = _smooth_noise(rng, size, 32)
     clearance = ndimage.distance_transform_edt(edge > 0)
     for _ in range(int(rng.integers(0, 7))):
         rad = size * rng.uniform(0.008, 0.03)
@@ -249,19 +251,28 @@ def _lesions(
             ang, dist = rng.uniform(0, 2 * math.pi), anat.radius * math.sqrt(rng.uniform(0.02, 0.7))
             lx, ly = anat.cx + dist * math.cos(ang), anat.cy + dist * math.sin(ang)
             far_disc = math.hypot(lx - anat.disc[0], ly - anat.disc[1]) > anat.disc_r * 1.6 + rad
-            if far_disc and clearance[int(ly), int(lx)] > 1.6 * rad + 2:
+            if far_disc and clearance[int(ly), int(lx)] > 2 * rad + 2:
                 break
         else:
             continue
-        ax, ay, rot = rad * rng.uniform(0.7, 1.3), rad * rng.uniform(0.7, 1.3), rng.uniform(0, math.pi)
-        u = ((xx - lx) * math.cos(rot) + (yy - ly) * math.sin(rot)) / ax
-        v = (-(xx - lx) * math.sin(rot) + (yy - ly) * math.cos(rot)) / ay
-        rho = np.sqrt(u * u + v * v) + 0.25 * texture
-        alpha = expit((1 - rho) * rng.uniform(6, 14))
+        ya, xa = max(int(ly - 3 * rad - 2), 0), max(int(lx - 3 * rad - 2), 0)
+        yb, xb = min(int(ly + 3 * rad + 3), size), min(int(lx + 3 * rad + 3), size)
+        alpha = _blob(rng, grid[1][ya:yb, xa:xb] - lx, grid[0][ya:yb, xa:xb] - ly, rad)
+        patch = rgb[ya:yb, xa:xb]
         if rng.random() < 0.5:  # exudate: yellow-white, brighter in green
             colour = np.array([1.0, rng.uniform(0.8, 0.95), rng.uniform(0.35, 0.5)], np.float32)
-            rgb += alpha[..., None] * rng.uniform(0.6, 0.9) * (colour - rgb)
+            patch += alpha[..., None] * rng.uniform(0.6, 0.9) * (colour - patch)
         else:  # haemorrhage: dark red, absorbing green like blood
-            rgb *= 1 - alpha[..., None] * rng.uniform(0.5, 0.8) * np.array([0.45, 0.75, 0.6], np.float32)
-        mask |= alpha >= 0.5
+            patch *= 1 - alpha[..., None] * rng.uniform(0.5, 0.8) * np.array([0.45, 0.75, 0.6], np.float32)
+        mask[ya:yb, xa:xb] |= alpha >= 0.5
     return mask
+
+
+def _blob(rng: np.random.Generator, dx: np.ndarray, dy: np.ndarray, rad: float) -> np.ndarray:
+    """Soft opacity of an irregular elliptical blob: a few angular harmonics perturb its border."""
+    rot, stretch = rng.uniform(0, math.pi), rng.uniform(0.7, 1.3)
+    u = (dx * math.cos(rot) + dy * math.sin(rot)) / (rad * stretch)
+    v = (-dx * math.sin(rot) + dy * math.cos(rot)) * stretch / rad
+    theta = np.arctan2(v, u)
+    border = 1 + sum(rng.uniform(0, 0.12) * np.cos(k * theta + rng.uniform(0, 2 * math.pi)) for k in (2, 3, 5))
+    return expit((1 - np.hypot(u, v) / border) * rng.uniform(6, 14))

@@ -1,0 +1,1 @@
+"""Training engine on Lightning: data module, task, checkpoint I/O, stage runners."""

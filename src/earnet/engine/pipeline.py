@@ -1,0 +1,178 @@
+"""EAR-Net end to end: stage 1, error maps, stage 2, test evaluation.
+
+Each step reads what the previous one wrote into the run folder, so the steps can
+also be run one at a time (``earnet train --stage 1``, ``earnet errors``,
+``earnet train --stage 2``) and a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from earnet.config import TrainConfig
+from earnet.engine.datamodule import ImageTensors, to_image_tensors
+from earnet.engine.run import Run, dataset_split, train_val_ids
+from earnet.engine.stage import StageResult, train_stage
+from earnet.engine.weights import load_model, read_metadata, save_weights
+from earnet.errors import ERROR_KINDS, assign_folds, error_maps
+from earnet.exceptions import EarnetError, InputError
+from earnet.inference.predictor import Predictor
+from earnet.io import probability_to_uint16, read_binary, read_probability, write_png, write_text
+from earnet.metrics import best_f1_threshold
+from earnet.types import Sample
+
+
+def _samples(config: TrainConfig, ids: list[str]) -> list[Sample]:
+    dataset = dataset_split(config, "train")
+    wanted = set(ids)
+    return [dataset[i] for i, sample_id in enumerate(dataset.ids) if sample_id in wanted]
+
+
+def choose_threshold(config: TrainConfig, predictor: Predictor, val: list[Sample]) -> float:
+    """``config.threshold`` if numeric, else the pooled-F1-optimal value on validation images."""
+    if config.threshold != "auto":
+        return float(config.threshold)
+    scores, labels = [], []
+    for sample in val:
+        probability = predictor(sample.image).probability
+        scores.append(probability[sample.fov])
+        labels.append(sample.label[sample.fov])
+    return float(best_f1_threshold(np.concatenate(scores), np.concatenate(labels)))
+
+
+def _finish_stage(config: TrainConfig, stage_dir: Path, predictor: Predictor, val: list[Sample],
+                  extra_meta: dict) -> float:
+    """Choose and save the threshold; store it in the weights' metadata."""
+    threshold = choose_threshold(config, predictor, val)
+    write_text(stage_dir / "threshold.json", json.dumps({"threshold": threshold, "chosen_on": "validation split"
+                                                         if config.threshold == "auto" else "fixed"}) + "\n")
+    model, meta = load_model(stage_dir / "model.safetensors")
+    save_weights(model, stage_dir / "model.safetensors", {**meta, **extra_meta, "threshold": threshold})
+    return threshold
+
+
+def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageResult:
+    """Train the segmenter on the training images (validation carved out)."""
+    config = run.config()
+    train_ids, val_ids = train_val_ids(run, config)
+    train, val = _samples(config, train_ids), _samples(config, val_ids)
+    result = train_stage(config, run.stage1, 1, [to_image_tensors(s) for s in train],
+                         [to_image_tensors(s) for s in val], config.epochs, resume=resume, progress=progress)
+    model, _ = load_model(result.weights)
+    _finish_stage(config, run.stage1, Predictor(model), val, {"val_ids": val_ids})
+    return result
+
+
+def load_threshold(stage_dir: Path) -> float:
+    """The threshold saved with a stage."""
+    path = stage_dir / "threshold.json"
+    if not path.is_file():
+        raise InputError(stage_dir, "stage has no threshold.json (did it finish?)")
+    return float(json.loads(path.read_text())["threshold"])
+
+
+def run_errors(run: Run, in_sample: bool | None = None, resume: bool = False, progress: bool = True) -> Path:
+    """Write the error maps (and stage-1 probabilities) of every training image.
+
+    Out-of-fold (default): the training images are split into ``config.folds``
+    folds and a stage-1 model trained on the other folds predicts each fold. With
+    ``in_sample`` the stage-1 model predicts its own training images (the paper).
+    """
+    config = run.config()
+    in_sample = config.in_sample if in_sample is None else in_sample
+    if not (run.stage1 / "model.safetensors").exists():
+        raise InputError(run.stage1, "no stage-1 model; run 'earnet train --stage 1' first")
+    out = run.errors(in_sample)
+    maps_dir = out / "maps"
+    train_ids, val_ids = train_val_ids(run, config)
+    train, val = _samples(config, train_ids), _samples(config, val_ids)
+    if in_sample:
+        stage1, _ = load_model(run.stage1 / "model.safetensors")
+        groups = [(Predictor(stage1), load_threshold(run.stage1), train)]
+        assignment: dict[str, int] = {}
+    else:
+        assignment = assign_folds(train_ids, config.folds, config.seed)
+        groups = []
+        for fold in range(config.folds):
+            fold_dir = out / "folds" / f"fold{fold}"
+            held_out = [s for s in train if assignment[s.id] == fold]
+            rest = [to_image_tensors(s) for s in train if assignment[s.id] != fold]
+            result = train_stage(config, fold_dir, 1, rest, [to_image_tensors(s) for s in val],
+                                 config.fold_epochs or config.epochs, resume=resume, progress=progress)
+            fold_model, _ = load_model(result.weights)
+            predictor = Predictor(fold_model)
+            threshold = _finish_stage(config, fold_dir, predictor, val, {"fold": fold})
+            groups.append((predictor, threshold, held_out))
+    fractions = {}
+    for predictor, threshold, samples in groups:
+        for sample in samples:
+            probability = predictor(sample.image).probability
+            maps = error_maps(probability >= threshold, sample.label, sample.fov)
+            for kind in ERROR_KINDS:
+                write_png(maps_dir / f"{sample.id}_{kind}.png", maps[kind])
+            write_png(maps_dir / f"{sample.id}_stage1.png", probability_to_uint16(probability))
+            fractions[sample.id] = float(maps["error"][sample.fov].mean())
+    info = {"mode": "in_sample" if in_sample else "out_of_fold", "folds": None if in_sample else config.folds,
+            "fold_of": assignment, "error_fraction_in_fov": fractions,
+            "mean_error_fraction": float(np.mean(list(fractions.values())))}
+    write_text(out / "errors.json", json.dumps(info, indent=2) + "\n")
+    return out
+
+
+def _with_maps(sample: Sample, maps_dir: Path) -> ImageTensors:
+    error_path = maps_dir / f"{sample.id}_error.png"
+    if not error_path.is_file():
+        raise InputError(error_path, "error map missing; run 'earnet errors RUN' first")
+    extra = {"error": read_binary(error_path, "error map"),
+             "stage1": read_probability(maps_dir / f"{sample.id}_stage1.png")}
+    return to_image_tensors(sample, extra)
+
+
+def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None = None, resume: bool = False,
+               progress: bool = True) -> StageResult:
+    """Fine-tune stage 1 with the error-attention head on the saved error maps."""
+    config = run.config()
+    refinement = refinement or config.refinement
+    in_sample = config.in_sample if in_sample is None else in_sample
+    if refinement not in ("paper", "correct"):
+        raise EarnetError(f"stage 2 refinement must be paper or correct, got {refinement!r}")
+    maps_dir = run.errors(in_sample) / "maps"
+    if not maps_dir.is_dir():
+        raise InputError(maps_dir, "no error maps; run 'earnet errors RUN"
+                         + (" --in-sample" if in_sample else "") + "' first")
+    stage1, _ = load_model(run.stage1 / "model.safetensors")
+    stage1_predictor = Predictor(stage1)
+    train_ids, val_ids = train_val_ids(run, config)
+    train = [_with_maps(s, maps_dir) for s in _samples(config, train_ids)]
+    val_samples = _samples(config, val_ids)
+    # Validation images were never trained on: stage 1's own prediction is honest there.
+    val = [to_image_tensors(s, {"stage1": stage1_predictor(s.image).probability}) for s in val_samples]
+    stage_config = TrainConfig(**{**config.to_dict(), "refinement": refinement})
+    out = run.stage2(refinement, in_sample)
+    result = train_stage(stage_config, out, 2, train, val, config.stage2_epochs,
+                         init=stage1.state_dict(), resume=resume, progress=progress)
+    stage2, _ = load_model(result.weights)
+    _finish_stage(config, out, Predictor(stage1, stage2), val_samples,
+                  {"errors": "in_sample" if in_sample else "out_of_fold", "val_ids": val_ids})
+    return result
+
+
+def stage_predictor(run: Run, stage_name: str, device: str = "cpu", tta: str = "none",
+                    tile: int = 1024) -> tuple[Predictor, float]:
+    """The predictor and threshold of ``stage1`` or a ``stage2-*`` folder of a run."""
+    stage_dir = run.path / stage_name
+    if not (stage_dir / "model.safetensors").is_file():
+        raise InputError(stage_dir, "no trained model here")
+    stage1, _ = load_model(run.stage1 / "model.safetensors")
+    stage2 = None if stage_name == "stage1" else load_model(stage_dir / "model.safetensors")[0]
+    read_metadata(stage_dir / "model.safetensors")
+    return Predictor(stage1, stage2, device=device, tta=tta, tile=tile), load_threshold(stage_dir)
+
+
+def trained_stages(run: Run) -> list[str]:
+    """Names of the run's finished stages (``stage1``, ``stage2-...``)."""
+    return sorted(p.name for p in run.path.iterdir()
+                  if p.is_dir() and p.name.startswith("stage") and (p / "threshold.json").is_file())

@@ -1,0 +1,1 @@
+"""Inference: tiling (pure functions) and the predictor that turns images into probabilities."""

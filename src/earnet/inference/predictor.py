@@ -1,0 +1,108 @@
+"""The predictor: photographs in, vessel probabilities (and error attention) out.
+
+It owns normalisation, device placement, bf16 autocast, tiling and test-time
+augmentation, and applies the sigmoid: the one place where logits become
+probabilities. EAR-Net's stage 2 runs after stage 1 (the ``correct`` mode also
+feeds it the stage-1 probability).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from earnet.data.transforms import normalise, to_tensor_image
+from earnet.models.error_attention import VesselSegmenter
+
+TTA_MODES = ("none", "flip")
+
+
+@dataclass
+class Prediction:
+    """Outputs for one image, at its original size, as ``float32`` numpy arrays."""
+
+    probability: np.ndarray
+    error_attention: np.ndarray | None = None
+    stage1_probability: np.ndarray | None = None
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast is fast on ``device`` (CUDA with bf16, or AVX-512-BF16/AMX CPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        return False
+    return capability in ("AVX512", "AVX512_BF16", "AMX") or "AMX" in capability
+
+
+class Predictor:
+    """Run one model, or EAR-Net's two stages, over images of any size.
+
+    Args:
+        stage1: the segmenter (stage 1), or the only model.
+        stage2: the error-attention refiner, or ``None``.
+        device: ``"cpu"``, ``"cuda"``, ...
+        tile: tile side for sliding-window inference (images up to this size run whole).
+        tta: ``none`` or ``flip`` (average over horizontal/vertical flips).
+        bf16: use bf16 autocast; ``None`` decides by hardware.
+    """
+
+    def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None = None, device: str = "cpu",
+                 tile: int = 1024, tta: str = "none", bf16: bool | None = None) -> None:
+        if tta not in TTA_MODES:
+            raise ValueError(f"unknown TTA mode {tta!r}; valid: {', '.join(TTA_MODES)}")
+        self.device = torch.device(device)
+        self.stage1 = stage1.eval().to(self.device, memory_format=torch.channels_last)
+        self.stage2 = stage2.eval().to(self.device, memory_format=torch.channels_last) if stage2 else None
+        self.tile = tile
+        self.tta = tta
+        self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
+
+    @torch.inference_mode()
+    def predict_tensor(self, image: torch.Tensor, stage1_probability: torch.Tensor | None = None,
+                       ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(1, 3, H, W)`` image in [0, 1] → probability, attention, stage-1 probability ``(1, 1, H, W)``.
+
+        ``stage1_probability`` may be given to skip running stage 1.
+        """
+        from earnet.inference.tiling import sliding_window
+
+        image = normalise(image.to(self.device)).contiguous(memory_format=torch.channels_last)
+        if self.stage2 is None:
+            logits = sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile)
+            return torch.sigmoid(logits), None, None
+        if stage1_probability is None:
+            stage1_probability = torch.sigmoid(sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile))
+        stacked = torch.cat([image, stage1_probability.to(self.device)], dim=1)
+        out = sliding_window(lambda x: self._tta(self.stage2, x, 2), stacked, self.tile, out_channels=2)
+        return torch.sigmoid(out[:, :1]), out[:, 1:], stage1_probability
+
+    def _tta(self, model: VesselSegmenter, inputs: torch.Tensor, channels: int) -> torch.Tensor:
+        flips = [()] if self.tta == "none" else [(), (-1,), (-2,), (-2, -1)]
+        total = None
+        for dims in flips:
+            x = inputs.flip(dims) if dims else inputs
+            y = self._forward(model, x, channels)
+            y = y.flip(dims) if dims else y
+            total = y if total is None else total + y
+        assert total is not None
+        return total / len(flips)
+
+    def _forward(self, model: VesselSegmenter, inputs: torch.Tensor, channels: int) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if channels == 1:
+                return model(inputs).logits.float()
+            image, stage1 = inputs[:, :3], inputs[:, 3:4]
+            out = model(image, stage1 if model.needs_stage1 else None)
+            attention = out.error_attention if out.error_attention is not None else torch.zeros_like(out.logits)
+            return torch.cat([out.logits.float(), attention.float()], dim=1)
+
+    def __call__(self, image: np.ndarray) -> Prediction:
+        """Predict an RGB ``uint8`` ``(H, W, 3)`` image; returns numpy maps."""
+        probability, attention, stage1 = self.predict_tensor(to_tensor_image(image)[None])
+        as_numpy = lambda t: None if t is None else t[0, 0].float().cpu().numpy()  # noqa: E731
+        return Prediction(as_numpy(probability), as_numpy(attention), as_numpy(stage1))

@@ -1,0 +1,73 @@
+"""Losses restricted to the field of view.
+
+Pixels outside the FOV carry no information about vessels; counting them would
+reward the trivial background prediction, so every loss here is averaged over FOV
+pixels only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from earnet.exceptions import EarnetError
+from earnet.types import ModelOutput
+
+
+def masked_bce(logits: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy averaged over FOV pixels."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), label.float(), reduction="none")
+    return (loss * fov).sum() / fov.sum().clamp_min(1)
+
+
+def masked_dice(logits: torch.Tensor, label: torch.Tensor, fov: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice over FOV pixels, pooled over the batch."""
+    probability = torch.sigmoid(logits.float()) * fov
+    label = label.float() * fov
+    intersection = (probability * label).sum()
+    return 1 - (2 * intersection + smooth) / (probability.sum() + label.sum() + smooth)
+
+
+def bce_dice(logits: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+    """BCE + Dice, the default segmentation loss."""
+    return masked_bce(logits, label, fov) + masked_dice(logits, label, fov)
+
+
+SEGMENTATION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "bce_dice": bce_dice,
+    "bce": masked_bce,
+    "dice": masked_dice,
+}
+
+
+def get_segmentation_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A segmentation loss by name."""
+    if name not in SEGMENTATION_LOSSES:
+        raise EarnetError(f"unknown loss {name!r}; valid: {', '.join(SEGMENTATION_LOSSES)}")
+    return SEGMENTATION_LOSSES[name]
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over FOV pixels (the error-attention loss)."""
+    return (((prediction.float() - target.float()) ** 2) * fov).sum() / fov.sum().clamp_min(1)
+
+
+def total_loss(output: ModelOutput, batch: dict[str, torch.Tensor], segmentation_loss: Callable,
+               error_weight: float = 0.5, aux_scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """Segmentation loss + weighted auxiliary losses (+ error-attention MSE in stage 2).
+
+    Returns the parts and their sum under ``"loss"``.
+    """
+    label, fov = batch["label"], batch["fov"]
+    parts = {"seg": segmentation_loss(output.logits, label, fov)}
+    aux = [w * segmentation_loss(a, label, fov) for a, w in zip(output.aux_logits, output.aux_weights)]
+    if aux:
+        parts["aux"] = aux_scale * torch.stack(aux).sum()
+    if output.error_attention is not None:
+        if "error" not in batch:
+            raise EarnetError("stage 2 needs error maps (run 'earnet errors RUN' first)")
+        parts["error"] = error_weight * masked_mse(output.error_attention, batch["error"], fov)
+    parts["loss"] = torch.stack(list(parts.values())).sum()
+    return parts

@@ -1,0 +1,1 @@
+"""Segmentation models, created by name (:func:`earnet.models.registry.create_model`)."""

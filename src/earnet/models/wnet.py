@@ -1,0 +1,88 @@
+"""W-Net: two small U-Nets in series, the second refining the first.
+
+After "little W-Net" (Galdran et al., "State-of-the-art retinal vessel segmentation
+with minimalistic models", Sci. Rep. 2022): a ~30k-parameter U-Net segments, and a
+second U-Net sees the image together with the first one's probability and refines
+it. Both outputs are supervised (the first as an auxiliary output). The default
+``(8, 16, 32)`` widths give about 59k parameters: small enough to train on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from earnet.models.base import BackboneOutput, conv_bn_relu
+
+
+class _DoubleConv(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels))
+
+
+class MiniUNet(nn.Module):
+    """A U-Net with ``len(widths) - 1`` poolings; returns (logits, last features)."""
+
+    def __init__(self, in_channels: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        self.down = nn.ModuleList()
+        channels = in_channels
+        for width in widths:
+            self.down.append(_DoubleConv(channels, width))
+            channels = width
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(widths[i + 1], widths[i], kernel_size=2, stride=2) for i in reversed(range(len(widths) - 1))
+        )
+        self.merge = nn.ModuleList(_DoubleConv(2 * widths[i], widths[i]) for i in reversed(range(len(widths) - 1)))
+        self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        x = skips.pop()
+        for up, merge in zip(self.up, self.merge):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return self.head(x), x
+
+
+class WNet(nn.Module):
+    """Two :class:`MiniUNet` s; the second sees the input and the first's probability.
+
+    Args:
+        in_channels: 3 for an RGB image (4 when stage 2 also gets a probability map).
+        widths: channel widths of each U-Net level.
+        aux_weight: loss weight of the first U-Net's output.
+    """
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (8, 16, 32), aux_weight: float = 0.5) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.feature_channels = widths[0]
+        self.multiple = 2 ** (len(widths) - 1)
+        self.aux_weight = aux_weight
+        self.first = MiniUNet(in_channels, tuple(widths))
+        self.second = MiniUNet(in_channels + 1, tuple(widths))
+
+    def forward(self, x: torch.Tensor) -> BackboneOutput:
+        height, width = x.shape[-2:]
+        pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        first_logits, _ = self.first(x)
+        logits, features = self.second(torch.cat([x, torch.sigmoid(first_logits)], dim=1))
+        crop = (..., slice(0, height), slice(0, width))
+        return BackboneOutput(logits[crop], features[crop], [first_logits[crop]], [self.aux_weight])
+
+
+def wnet(**kwargs: object) -> WNet:
+    """The default W-Net, widths (8, 16, 32), ~59k parameters."""
+    return WNet(**kwargs)  # type: ignore[arg-type]
+
+
+def wnet_wide(**kwargs: object) -> WNet:
+    """A wider W-Net, widths (16, 32, 64), ~235k parameters."""
+    kwargs.setdefault("widths", (16, 32, 64))
+    return WNet(**kwargs)  # type: ignore[arg-type]

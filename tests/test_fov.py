@@ -1,0 +1,107 @@
+"""Tests for earnet.data.fov.derive_fov on synthetic discs and on every real DRIVE image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+
+from earnet.data.fov import derive_fov
+
+H, W = 180, 200
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def disc(h: int = H, w: int = W, radius: float = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The true disc and each pixel's normalised distance from the centre and angle."""
+    yy, xx = np.mgrid[:h, :w]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    distance = np.hypot(yy - cy, xx - cx) / radius
+    return distance <= 1, distance, np.arctan2(yy - cy, xx - cx)
+
+
+def photograph(red: np.ndarray, inside: np.ndarray, seed: int = 0, surround: int = 0) -> np.ndarray:
+    """RGB photograph: ``red`` inside the disc (green/blue darker), ``surround`` outside, plus noise."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((*inside.shape, 3))
+    image[..., 0] = np.where(inside, red, surround)
+    image[..., 1] = np.where(inside, red * 0.45, surround)
+    image[..., 2] = np.where(inside, red * 0.2, surround)
+    image += rng.normal(0, 2, image.shape)
+    return np.clip(image, 0, 255).round().astype(np.uint8)
+
+
+def test_disc_on_black() -> None:
+    truth, distance, _ = disc()
+    fov = derive_fov(photograph(np.full(truth.shape, 170.0), truth))
+    assert fov.dtype == bool and fov.shape == truth.shape
+    assert iou(fov, truth) > 0.98
+    assert not fov[0, 0] and fov[H // 2, W // 2]
+
+
+def test_disc_with_vessels_and_dark_lesion() -> None:
+    """Dark structures inside the disc (a vessel across it, a black lesion) stay inside the FOV."""
+    truth, distance, angle = disc()
+    red = np.full(truth.shape, 170.0)
+    red[H // 2 - 1: H // 2 + 2, :] = 60  # a dark vessel across the disc
+    red[(distance > 0.5) & (distance < 0.85) & (np.abs(angle) < 0.4)] = 5  # a black lesion
+    fov = derive_fov(photograph(red, truth))
+    assert iou(fov, truth) > 0.98
+    assert fov[H // 2, W // 2 + int(0.7 * 80)]  # inside the lesion
+
+
+def test_disc_with_darker_rim() -> None:
+    """Vignetting darkens the rim, and one stretch of it (upper right) is as dark as the surround;
+    the convex hull restores that stretch (seen on CHASE_DB1)."""
+    truth, distance, angle = disc()
+    red = 200 * (1 - 0.75 * distance**4)  # 50 at the rim
+    stretch = truth & (distance > 0.9) & (np.abs(angle + np.pi / 4) < 0.2)
+    red[stretch] = 15
+    image = photograph(red, truth)
+    assert image[stretch, 0].max() < 30  # below any sensible threshold
+    fov = derive_fov(image)
+    assert iou(fov, truth) > 0.98
+    assert fov[stretch & (distance < 0.97)].all()
+    assert fov[stretch].mean() > 0.7
+
+
+def test_grey_surround() -> None:
+    """STARE-like surround: dark grey-green, not black."""
+    truth, _, _ = disc()
+    fov = derive_fov(photograph(np.full(truth.shape, 150.0), truth, surround=25))
+    assert iou(fov, truth) > 0.98
+
+
+def test_text_overlay_outside_disc_is_dropped() -> None:
+    truth, _, _ = disc()
+    image = photograph(np.full(truth.shape, 170.0), truth)
+    image[2:8, 2:30] = 255  # a bright caption in the corner
+    fov = derive_fov(image)
+    assert not fov[2:8, 2:30].any()
+    assert iou(fov, truth) > 0.98
+
+
+def test_black_image_gives_empty_mask() -> None:
+    fov = derive_fov(np.zeros((H, W, 3), np.uint8))
+    assert fov.dtype == bool and fov.shape == (H, W)
+    assert not fov.any()
+
+
+def test_nearly_black_noise_gives_empty_mask() -> None:
+    rng = np.random.default_rng(3)
+    fov = derive_fov(rng.integers(0, 4, (H, W, 3), dtype=np.uint8))
+    assert not fov.any()
+
+
+@pytest.mark.data
+def test_drive_derived_fov_matches_official_masks() -> None:
+    from earnet.data.registry import get_dataset
+
+    dataset = get_dataset("drive", shared_dataset("DRIVE"), "all")
+    assert len(dataset) == 40
+    scores = {sample.id: iou(derive_fov(sample.image), sample.fov) for sample in dataset}
+    worst = min(scores, key=scores.get)
+    assert scores[worst] > 0.97, f"min IoU {scores[worst]:.4f} on {worst}"
