@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -314,3 +316,21 @@ def test_atomic_write_keeps_old_file_on_exception(tmp_path: Path) -> None:
         raise KeyboardInterrupt
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_write_gives_umask_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "a.txt", "w") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+
+
+def test_atomic_write_under_a_file_names_the_path(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    target = tmp_path / "file" / "sub" / "out.png"
+    with pytest.raises(InputError, match="cannot write") as error, atomic_write(target):
+        pass
+    assert error.value.path == target

@@ -68,6 +68,52 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+FIELD_HELP = {
+    "dataset": "dataset name", "root": "dataset folder", "val_count": "training images held out for validation",
+    "crop": "training crop side (px)", "samples_per_epoch": "random crops per epoch",
+    "augment": "rotation/scale/flip/colour/gamma augmentation", "num_workers": "data loader processes",
+    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...",
+    "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
+    "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce or dice (inside the FOV)",
+    "aux_weight_scale": "scale of the auxiliary-output losses", "patience": "early-stopping epochs (0: off)",
+    "seed": "random seed (also picks the validation images and folds)",
+    "precision": "bf16-mixed, 32-true, 16-mixed", "accelerator": "cpu, gpu, auto",
+    "devices": "number of devices or auto", "num_nodes": "machines", "strategy": "auto, ddp, ddp_spawn, ...",
+    "accumulate_grad_batches": "gradient accumulation", "val_every": "validate every N epochs",
+    "refinement": "stage-2 mode: paper or correct", "attention_weight": "w of the paper mode",
+    "error_weight": "weight of the error-attention MSE", "stage2_epochs": "stage-2 epochs",
+    "stage2_lr": "stage-2 learning rate", "folds": "folds for out-of-fold error maps",
+    "fold_epochs": "epochs of each fold model (default: epochs)",
+    "in_sample": "error maps from stage 1 on its own training images (the paper)",
+    "threshold": "auto (chosen on validation) or a value in (0, 1]",
+}
+CHOICES = {"refinement": ("paper", "correct"), "loss": ("bce_dice", "bce", "dice")}
+POSITIVE = ("val_count", "crop", "samples_per_epoch", "epochs", "batch_size", "num_nodes", "accumulate_grad_batches",
+            "val_every", "stage2_epochs", "folds")
+
+
+def validate(config: TrainConfig, source: str) -> TrainConfig:
+    """Check value ranges and choices; errors name ``source``."""
+    for name, choices in CHOICES.items():
+        if getattr(config, name) not in choices:
+            raise InputError(source, f"{name} must be one of {', '.join(choices)}, got {getattr(config, name)!r}")
+    for name in POSITIVE:
+        if getattr(config, name) < 1:
+            raise InputError(source, f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.threshold != "auto":
+        try:
+            value = float(config.threshold)
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= 1:
+            raise InputError(source, f"threshold must be 'auto' or a number in (0, 1], got {config.threshold!r}")
+    from earnet.models.registry import list_models
+
+    if config.backbone not in list_models():
+        raise InputError(source, f"backbone must be one of {', '.join(list_models())}, got {config.backbone!r}")
+    return config
+
+
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
     hint = typing.get_type_hints(TrainConfig)[name]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
@@ -103,7 +149,7 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
     unknown = sorted(set(values) - known)
     if unknown:
         raise InputError(source, f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
-    return TrainConfig(**{k: _coerce(k, v, None, source) for k, v in values.items()})
+    return validate(TrainConfig(**{k: _coerce(k, v, None, source) for k, v in values.items()}), source)
 
 
 def load_config(path: str | Path) -> TrainConfig:
@@ -132,17 +178,35 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         if field.name in skip:
             continue
         flag = "--" + field.name.replace("_", "-")
-        group.add_argument(flag, dest=f"cfg_{field.name}", default=None, metavar=field.name.upper(),
-                           help=f"[{field.default}]")
+        text = f"{FIELD_HELP.get(field.name, '')} [{field.default}]".strip()
+        if field.type in ("bool", bool):
+            group.add_argument(flag, dest=f"cfg_{field.name}", default=None, nargs="?", const="true",
+                               metavar="BOOL", help=text)
+        else:
+            group.add_argument(flag, dest=f"cfg_{field.name}", default=None, metavar=field.name.upper(), help=text)
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
     """Apply ``--config`` then the given flags on top of ``base`` (or the defaults)."""
     config = base or TrainConfig()
-    if getattr(args, "config", None):
-        config = load_config(args.config)
     values = config.to_dict()
+    if getattr(args, "config", None):
+        values.update({k: v for k, v in load_config(args.config).to_dict().items()
+                       if k in _explicit_keys(args.config)})
     for key, value in vars(args).items():
         if key.startswith("cfg_") and value is not None:
             values[key[4:]] = value
     return config_from_dict(values, "command line")
+
+
+def dataset_defaults(dataset: str) -> TrainConfig:
+    """The shipped defaults for ``dataset`` (``earnet/configs/<dataset>.yaml``), else the generic ones."""
+    path = Path(__file__).parent / "configs" / f"{dataset.lower()}.yaml"
+    config = load_config(path) if path.is_file() else TrainConfig()
+    config.dataset = dataset.lower()
+    return config
+
+
+def _explicit_keys(path: str | Path) -> set[str]:
+    """Keys actually written in a YAML config (others keep the base's values)."""
+    return set((yaml.safe_load(Path(path).read_text()) or {}).keys())

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         predict = folder_predictor(dataset, args.predictions)
     source = "fixed"
     if threshold is None:
-        if args.split in ("train", "all"):
+        if args.split == "all" or args.split.endswith("train"):  # train, loo<k>/train
             raise EarnetError(f"--threshold auto is chosen on the training split; it cannot be used to "
                               f"evaluate the {args.split} split")
         train = get_dataset(args.dataset, args.root, "train" if "/" not in args.split

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from earnet import __version__
-from earnet.cli import data, evaluate
+from earnet.cli import data, errors, evaluate, predict, train
 from earnet.exceptions import EarnetError
 
-COMMANDS = (data, evaluate)
+COMMANDS = (data, train, errors, predict, evaluate)
 
 EXIT_USER_ERROR = 2
 
@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EarnetError as error:
         print(f"earnet: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return 0
     except KeyboardInterrupt:
         print("earnet: interrupted", file=sys.stderr)
         return 130

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from earnet.data.base import Listing
 from earnet.data.layout import image_files, index_by_stem, require_folder
+from earnet.exceptions import InputError
 from earnet.io import image_stem
 from earnet.types import SampleFiles
 
@@ -31,6 +32,7 @@ def list_folder(root: Path) -> Listing:
     bases = [root / s for s in SPLIT_FOLDERS if (root / s).is_dir()] or [root]
     files: list[SampleFiles] = []
     problems: list[str] = []
+    seen: dict[str, Path] = {}
     for base in bases:
         images = image_files(require_folder(base / "images"))
         labels = index_by_stem(require_folder(base / "labels"))
@@ -39,6 +41,10 @@ def list_folder(root: Path) -> Listing:
             problems.append(f"{base / 'images'}: no images found")
         for image in images:
             stem = image_stem(image)
+            if stem in seen:  # ids pick the split and the prediction: a repeat would leak test into train
+                raise InputError(image, f"same id {stem!r} as {seen[stem]}; image names must be unique "
+                                        "(also across train/ and test/)")
+            seen[stem] = image
             if stem not in labels:
                 problems.append(f"{image}: missing label {base.name}/labels/{stem}.*")
             files.append(SampleFiles(stem, image, labels.get(stem), masks.get(stem)))

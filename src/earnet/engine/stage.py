@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,12 @@ from earnet.models.registry import count_parameters, load_matching
 
 MONITOR = "val/f1_best"
 
+# Lightning's banners (GPU available..., tips) and known-harmless warnings are noise for our users.
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
 
 @dataclass
 class StageResult:
@@ -40,7 +48,8 @@ def _devices(value: str) -> int | str:
 
 def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTensors], val: list[ImageTensors],
                 epochs: int, init: dict[str, torch.Tensor] | None = None, resume: bool = False,
-                progress: bool = True, metadata: dict | None = None) -> StageResult:
+                progress: bool = True, metadata: dict | None = None,
+                extra_callbacks: list[L.Callback] | None = None) -> StageResult:
     """Train a stage into ``out`` (checkpoints, logs, ``model.safetensors``).
 
     Args:
@@ -52,6 +61,7 @@ def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTen
         init: weights to start from (stage 1's, for stage 2).
         resume: continue from ``out/checkpoints/last.ckpt`` if it exists.
         metadata: extra metadata stored in the weights file.
+        extra_callbacks: more Lightning callbacks (tests, monitoring).
     """
     L.seed_everything(config.seed, workers=True, verbose=False)
     task = SegmentationTask(config.to_dict(), stage)
@@ -63,6 +73,7 @@ def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTen
     checkpoints = out / "checkpoints"
     callbacks: list[L.Callback] = [ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=MONITOR,
                                                    mode="max", save_last=True)]
+    callbacks += extra_callbacks or []
     if config.patience > 0:
         callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience))
     trainer = L.Trainer(
@@ -78,6 +89,9 @@ def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTen
     ckpt_path = str(last) if resume and last.exists() else None
     if resume and ckpt_path is None and (out / "model.safetensors").exists():
         return _finished(out)
+    if ckpt_path is not None and trainer.is_global_zero:
+        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("epoch", 0)
+        print(f"resuming {out.name} from {ckpt_path} (after epoch {epoch + 1} of {epochs})", flush=True)
     start = time.time()
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     seconds = time.time() - start

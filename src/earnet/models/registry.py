@@ -31,12 +31,19 @@ def _unet_densenet161(**kwargs: Any) -> nn.Module:
     return DenseNetUNet(**kwargs)
 
 
+def _unet_densenet121(**kwargs: Any) -> nn.Module:
+    from earnet.models.densenet_unet import DenseNetUNet
+
+    return DenseNetUNet(encoder="densenet121", **kwargs)
+
+
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "wnet": wnet,
     "wnet_wide": wnet_wide,
     "hrnet_ocr_mscale": _hrnet_w48,
     "hrnet_w18_small_ocr_mscale": _hrnet_w18_small,
     "unet_densenet161": _unet_densenet161,
+    "unet_densenet121": _unet_densenet121,
 }
 
 

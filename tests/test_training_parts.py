@@ -1,0 +1,113 @@
+"""Config, losses, error maps, crops, weights files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from earnet.config import (TrainConfig, add_config_arguments, config_from_args, config_from_dict, dataset_defaults,
+                           load_config, save_config)
+from earnet.data.registry import get_dataset
+from earnet.engine.datamodule import CropDataset, to_image_tensors
+from earnet.engine.weights import load_model, read_metadata, save_weights
+from earnet.errors import assign_folds, error_maps
+from earnet.exceptions import InputError
+from earnet.losses import bce_dice, masked_bce, masked_mse
+from earnet.models.registry import create_model
+
+
+def test_config_rejects_unknown_keys_and_wrong_types(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown key"):
+        config_from_dict({"epochz": 3})
+    with pytest.raises(InputError, match="epochs must be int"):
+        config_from_dict({"epochs": "many"})
+    with pytest.raises(InputError, match="refinement"):
+        config_from_dict({"refinement": "magic"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1\n")
+    with pytest.raises(InputError, match="bad.yaml"):
+        load_config(bad)
+
+
+def test_config_layers_defaults_file_then_flags(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("epochs: 7\nlr: 0.01\n")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    add_config_arguments(parser)
+    args = parser.parse_args(["--config", str(file), "--lr", "0.02", "--in-sample"])
+    config = config_from_args(args, dataset_defaults("drive"))
+    assert (config.dataset, config.epochs, config.lr, config.in_sample) == ("drive", 7, 0.02, True)
+    assert config.samples_per_epoch == dataset_defaults("drive").samples_per_epoch
+    save_config(config, tmp_path / "saved.yaml")
+    assert load_config(tmp_path / "saved.yaml") == config
+
+
+def test_losses_ignore_pixels_outside_the_fov() -> None:
+    logits, label = torch.randn(1, 1, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    fov = torch.zeros(1, 1, 8, 8)
+    fov[..., 2:6, 2:6] = 1
+    changed = logits.clone()
+    changed[..., 0, :] = 50
+    for loss in (bce_dice, masked_bce):
+        torch.testing.assert_close(loss(logits, label, fov), loss(changed, label, fov))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[..., 2:6, 2:6], label[..., 2:6, 2:6])
+    torch.testing.assert_close(masked_bce(logits, label, fov), expected)
+    assert masked_mse(torch.ones(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), fov) == 1
+
+
+def test_error_maps_inside_fov() -> None:
+    prediction = np.array([[1, 1, 0, 0]], bool)
+    label = np.array([[1, 0, 1, 0]], bool)
+    fov = np.array([[1, 1, 1, 0]], bool)
+    maps = error_maps(prediction, label, fov)
+    assert maps["fp"].tolist() == [[False, True, False, False]]
+    assert maps["fn"].tolist() == [[False, False, True, False]]
+    assert maps["error"].tolist() == [[False, True, True, False]]
+    assert not error_maps(~label, label, np.zeros_like(fov))["error"].any()
+
+
+def test_folds_are_balanced_and_reproducible() -> None:
+    ids = [f"im{i}" for i in range(14)]
+    folds = assign_folds(ids, 4, seed=1)
+    assert folds == assign_folds(ids, 4, seed=1) and folds != assign_folds(ids, 4, seed=2)
+    sizes = np.bincount(list(folds.values()))
+    assert sizes.max() - sizes.min() <= 1 and len(sizes) == 4
+    with pytest.raises(ValueError):
+        assign_folds(ids[:3], 4)
+
+
+def test_crops_are_reproducible_and_masks_stay_binary() -> None:
+    samples = [to_image_tensors(s, {"error": s.label & ~s.fov}) for s in get_dataset("synthetic", split="train")][:3]
+    data = CropDataset(samples, crop=64, length=8, augment=True, seed=3)
+    a, b = data[5], data[5]
+    torch.testing.assert_close(a["image"], b["image"])
+    assert a["image"].shape == (3, 64, 64) and a["label"].shape == (1, 64, 64)
+    for key in ("label", "fov", "error"):
+        assert set(torch.unique(a[key]).tolist()) <= {0.0, 1.0}
+    data.epoch = 1
+    assert not torch.equal(data[5]["image"], a["image"])
+
+
+def test_weights_roundtrip_and_bad_files(tmp_path: Path) -> None:
+    model = create_model("wnet", refinement="paper")
+    path = tmp_path / "m.safetensors"
+    save_weights(model, path, {"backbone": "wnet", "threshold": 0.42})
+    loaded, meta = load_model(path)
+    assert meta["threshold"] == 0.42 and meta["refinement"] == "paper"
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v.float(), v2.float())
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(InputError, match="corrupt.safetensors"):
+        load_model(corrupt)
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"x": torch.zeros(2)}, str(foreign))
+    with pytest.raises(InputError, match="not an earnet weights file"):
+        read_metadata(foreign)
