@@ -42,13 +42,13 @@ def test_broken_drive_lists_every_problem(drive: FakeDataset) -> None:
     save(soft, files["02_test"]["label"], mode="L")  # non-binary label
     report = check_dataset("drive", drive.root)
     assert len(report.problems) == 4, report.problems
-    problems = dict(zip(["missing", "truncated", "size", "binary"], sorted(
-        report.problems, key=lambda p: ["manual1.gif" in p and "missing" in p, "cannot read" in p,
-                                        "50x40" in p, "not binary" in p].index(True))))
-    assert problems["missing"] == f"{files['22_training']['image']}: missing label training/1st_manual/22_manual1.gif"
-    assert problems["truncated"].startswith(f"{files['23_training']['image']}: cannot read image")
-    assert problems["size"] == f"{files['01_test']['label']}: label is 50x40 but image 01_test.tif is 48x40"
-    assert problems["binary"] == f"{files['02_test']['label']}: label is not binary (3 distinct values)"
+    truncated = [p for p in report.problems if "cannot read image" in p]
+    assert len(truncated) == 1 and truncated[0].startswith(f"{files['23_training']['image']}: cannot read image")
+    assert set(report.problems) - set(truncated) == {
+        f"{files['22_training']['image']}: missing label training/1st_manual/22_manual1.gif",
+        f"{files['01_test']['label']}: label is 50x40 but image 01_test.tif is 48x40",
+        f"{files['02_test']['label']}: label is not binary (3 distinct values)",
+    }
     assert report.count == 6
     assert dict(report.image_sizes) == {"48x40": 2}  # only 21_training and 03_test are readable
     assert report.with_observer2 == 1

@@ -22,7 +22,7 @@ MAP_KEYS = ("label", "fov", "error", "stage1")
 
 def to_tensor_image(image: np.ndarray) -> torch.Tensor:
     """RGB ``uint8`` ``(H, W, 3)`` → float ``(3, H, W)`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+    return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().div_(255)
 
 
 def normalise(image: torch.Tensor) -> torch.Tensor:
