@@ -111,3 +111,21 @@ def test_weights_roundtrip_and_bad_files(tmp_path: Path) -> None:
     save_file({"x": torch.zeros(2)}, str(foreign))
     with pytest.raises(InputError, match="not an earnet weights file"):
         read_metadata(foreign)
+
+
+def test_histogram_scores_match_exact_metrics() -> None:
+    from earnet.engine.task import histogram_scores
+    from earnet.metrics import auc_roc
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(20000) < 0.15
+    scores = np.clip(rng.normal(0.3 + 0.4 * labels, 0.2), 0, 1).astype(np.float32)
+    bins = np.minimum((scores * 1000).astype(int), 999)
+    positive = torch.tensor(np.bincount(bins[labels], minlength=1000), dtype=torch.float64)
+    negative = torch.tensor(np.bincount(bins[~labels], minlength=1000), dtype=torch.float64)
+    result = histogram_scores(positive, negative)
+    assert abs(float(result["auc"]) - auc_roc(scores, labels)) < 2e-3
+    prediction = scores >= 0.5
+    tp, fp, fn = (prediction & labels).sum(), (prediction & ~labels).sum(), (~prediction & labels).sum()
+    assert abs(float(result["f1"]) - 2 * tp / (2 * tp + fp + fn)) < 1e-3
+    assert float(result["f1_best"]) >= float(result["f1"])

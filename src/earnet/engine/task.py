@@ -107,8 +107,9 @@ def histogram_scores(positive: torch.Tensor, negative: torch.Tensor) -> dict[str
     fn = positive.sum() - tp
     f1 = 2 * tp / (2 * tp + fp + fn).clamp_min(1)
     best = int(torch.argmax(f1))
-    tpr = torch.cat([tp.flip(0), tp.new_zeros(1)]).flip(0) / positive.sum().clamp_min(1)
-    fpr = torch.cat([fp.flip(0), fp.new_zeros(1)]).flip(0) / negative.sum().clamp_min(1)
+    # ROC points from threshold 0 (everything positive) to above 1 (nothing positive)
+    tpr = torch.cat([tp, tp.new_zeros(1)]) / positive.sum().clamp_min(1)
+    fpr = torch.cat([fp, fp.new_zeros(1)]) / negative.sum().clamp_min(1)
     auc = torch.trapezoid(tpr.flip(0), fpr.flip(0))
     return {"f1": f1[n // 2].float(), "f1_best": f1[best].float(), "threshold": torch.tensor(best / n),
             "auc": auc.float()}
