@@ -1,4 +1,13 @@
-"""earnet: retinal vessel segmentation with EAR-Net, evaluated honestly."""
+"""earnet: retinal vessel segmentation with EAR-Net, evaluated honestly.
+
+>>> import earnet
+>>> segmenter = earnet.load_model("drive")        # a bundled pretrained model
+>>> probability = segmenter(image)                # RGB uint8 (H, W, 3) -> float32 (H, W)
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from earnet.data.registry import get_dataset, list_datasets
 from earnet.exceptions import EarnetError, InputError
@@ -12,6 +21,21 @@ __all__ = [
     "Sample",
     "SampleFiles",
     "__version__",
+    "create_model",
     "get_dataset",
     "list_datasets",
+    "load_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # torch-heavy parts are imported on first use, so `import earnet` stays light
+    if name == "load_model":
+        from earnet.segment import load_model
+
+        return load_model
+    if name == "create_model":
+        from earnet.models.registry import create_model
+
+        return create_model
+    raise AttributeError(f"module 'earnet' has no attribute {name!r}")

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from earnet import __version__
-from earnet.cli import data, errors, evaluate, predict, train
+from earnet.cli import data, errors, evaluate, export, models, predict, segment, train
 from earnet.exceptions import EarnetError
 
-COMMANDS = (data, train, errors, predict, evaluate)
+COMMANDS = (segment, data, train, errors, predict, evaluate, models, export)
 
 EXIT_USER_ERROR = 2
 

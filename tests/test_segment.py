@@ -1,0 +1,135 @@
+"""``earnet segment``, model bundles and the Python API, with a small untrained bundle."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from earnet.bundle import load_bundle, read_bundle_metadata, save_bundle
+from earnet.cli.main import main
+from earnet.data.synthetic_fundus import generate_fundus
+from earnet.exceptions import EarnetError, InputError
+from earnet.models.registry import create_model
+from earnet.segment import FundusSegmenter, load_model
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_bundle(path, create_model("wnet"), create_model("wnet", refinement="correct"),
+                {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 120, "dataset": "synthetic"})
+    return path
+
+
+def _photo(size: int = 160, seed: int = 0) -> np.ndarray:
+    return generate_fundus(seed, size).image
+
+
+def test_bundle_roundtrip_and_bad_files(bundle: Path, tmp_path: Path) -> None:
+    stage1, stage2, meta = load_bundle(bundle)
+    assert stage2 is not None and stage2.refinement == "correct" and meta["fov_diameter"] == 120
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(bundle.read_bytes()[:200])
+    with pytest.raises(InputError, match="corrupt.safetensors"):
+        load_bundle(corrupt)
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(InputError, match="not an earnet model bundle"):
+        read_bundle_metadata(foreign)
+    with pytest.raises(EarnetError, match="unknown model"):
+        load_bundle("no_such_model")
+
+
+def test_segmenter_rescales_to_the_training_fov_and_returns_full_size(bundle: Path) -> None:
+    segmenter = FundusSegmenter(bundle)
+    photo = _photo(240)
+    result = segmenter.segment(photo)
+    assert result.probability.shape == photo.shape[:2] and result.probability.dtype == np.float32
+    assert result.scale == pytest.approx(120 / 225, rel=0.1)
+    assert (result.probability[~result.fov] == 0).all()
+    assert result.error_attention is not None and result.error_attention.shape == photo.shape[:2]
+    probability = load_model(bundle)(photo)
+    np.testing.assert_allclose(probability, result.probability, atol=1e-6)
+    ms = FundusSegmenter(bundle, tta="ms").segment(photo)
+    assert ms.probability.shape == photo.shape[:2]
+    with pytest.raises(EarnetError, match="field of view"):
+        segmenter.segment(np.zeros((100, 100, 3), np.uint8))
+    with pytest.raises(EarnetError, match="at least"):
+        segmenter.segment(np.zeros((10, 300, 3), np.uint8))
+
+
+def test_cli_segments_files_folders_and_reports_bad_ones(bundle: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    Image.fromarray(_photo(160, 1)).save(inputs / "a.jpg")
+    Image.fromarray(_photo(160, 2)).convert("L").save(inputs / "sub" / "gray.png")
+    Image.fromarray(_photo(160, 3)).convert("RGBA").save(inputs / "sub" / "rgba.png")
+    Image.fromarray((_photo(160, 4)[..., 1].astype(np.uint16) * 257)).save(inputs / "sixteen.png")
+    (inputs / "truncated.png").write_bytes((inputs / "a.jpg").read_bytes()[:300])
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(inputs / "tiny.png")
+    out = tmp_path / "out"
+    code = main(["segment", str(inputs), "--model", str(bundle), "--out", str(out), "--error-attention",
+                 "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2
+    errors = [line for line in captured.err.splitlines() if line.startswith("earnet: error:")]
+    assert len(errors) == 2 and any("truncated.png" in e for e in errors) and any("tiny.png" in e for e in errors)
+    for stem in ("a", "sub/gray", "sub/rgba", "sixteen"):
+        for suffix in ("prob", "mask", "overlay", "attention"):
+            assert (out / f"{stem}_{suffix}.png").is_file(), f"{stem}_{suffix}"
+    probability = np.asarray(Image.open(out / "a_prob.png"))
+    assert probability.dtype == np.uint16 and probability.shape == (160, 160)
+    assert "4 image(s) segmented" in captured.out
+    assert not list(out.rglob("*.tmp")) and not (out / "truncated_prob.png").exists()
+
+
+def test_cli_default_input_is_the_scikit_image_retina(bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["segment", "--model", str(bundle), "--out", str(out)]) == 0
+    overlay = np.asarray(Image.open(out / "skimage_retina_overlay.png"))
+    assert overlay.shape == (1411, 1411, 3)
+
+
+def test_cli_stdin_list_mask_and_bad_setup(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "p.png"
+    Image.fromarray(_photo(160, 5)).save(photo)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{photo}\n"))
+    assert main(["segment", "-", "--model", str(bundle), "--out", str(tmp_path / "o1")]) == 0
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.full((160, 160), 255, np.uint8)).save(mask)
+    assert main(["segment", str(photo), "--model", str(bundle), "--mask", str(mask), "--out",
+                 str(tmp_path / "o2"), "--threshold", "0.3"]) == 0
+    capsys.readouterr()
+    file_out = tmp_path / "file"
+    file_out.write_text("x")
+    assert main(["segment", str(photo), "--model", str(bundle), "--out", str(file_out)]) == 2
+    assert "file" in capsys.readouterr().err
+    assert main(["segment", str(photo), "--model", "nonexistent_model", "--out", str(tmp_path / "o3")]) == 2
+    assert "unknown model" in capsys.readouterr().err
+
+
+def test_onnx_export_matches_pytorch(bundle: Path, tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
+    from earnet.export import ProbabilityGraph
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
+    stage1, stage2, _ = load_bundle(bundle)
+    image = torch.rand(1, 3, 96, 160)
+    with torch.no_grad():
+        expected = ProbabilityGraph(stage1, stage2).eval()(image).numpy()
+    session = ort.InferenceSession(str(out))
+    got = session.run(None, {"image": image.numpy()})[0]
+    assert got.shape == (1, 1, 96, 160)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
