@@ -279,8 +279,9 @@ def test_folder_flat_layout(tmp_path: Path) -> None:
     assert everything.ids == ["leaf0", "leaf1", "leaf2", "leaf3"]
     assert_sample(everything[2], fake, fov_read=True, observer2=False)
     assert get_dataset("folder", fake.root, "loo2/test").ids == ["leaf1"]
-    with pytest.raises(EarnetError, match="split 'train' of folder has no images"):
-        get_dataset("folder", fake.root, "train")
+    for split in ("train", "test"):
+        with pytest.raises(EarnetError, match=f"flat folder dataset has no {split} split"):
+            get_dataset("folder", fake.root, split)
 
 
 def test_folder_missing_label_and_orphan_label(folder: FakeDataset) -> None:

@@ -54,7 +54,7 @@ def check_dataset(name: str, root: str | Path | None) -> CheckReport:
         except EarnetError:
             pass
     for index, files in enumerate(dataset.files):
-        if files.label is None:
+        if files.label is None and any(str(files.image) in problem for problem in dataset.problems):
             continue  # already listed as a missing pair
         try:
             sample = dataset[index]

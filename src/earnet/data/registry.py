@@ -9,7 +9,7 @@ from pathlib import Path
 from earnet.data.base import Listing, VesselDataset, select_split
 from earnet.data.chase_db1 import chase_train_ids, list_chase_db1
 from earnet.data.drive import drive_train_ids, list_drive
-from earnet.data.folder import folder_train_ids, list_folder
+from earnet.data.folder import SPLIT_FOLDERS, folder_train_ids, list_folder
 from earnet.data.hrf import hrf_train_ids, list_hrf
 from earnet.data.stare import list_stare, stare_train_ids
 from earnet.data.synthetic import SyntheticDataset
@@ -64,6 +64,9 @@ def get_dataset(name: str, root: str | Path | None = None, split: str = "test") 
         raise EarnetError(f"dataset {key} needs --root (the folder you downloaded it to)")
     spec = DATASETS[key]
     root = Path(root)
+    if key == "folder" and split in ("train", "test") and not any((root / s).is_dir() for s in SPLIT_FOLDERS):
+        raise EarnetError(f"{root}: a flat folder dataset has no {split} split (make train/ and test/ "
+                          "subfolders, or use --split all or loo<k>/train|test)")
     listing = spec.list_all(root)
     selected = select_split(listing.files, split, spec.train_ids(listing.files))
     if not selected:
