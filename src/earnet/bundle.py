@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from earnet import __version__
+from earnet.engine.weights import read_json_metadata
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
 from earnet.models.error_attention import VesselSegmenter
@@ -70,16 +71,7 @@ def save_bundle(path: str | Path, stage1: VesselSegmenter, stage2: VesselSegment
 
 def read_bundle_metadata(path: str | Path) -> dict[str, Any]:
     """A bundle's metadata; a foreign or corrupt file is an error naming it."""
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise InputError(path, f"not a safetensors model bundle ({error})") from None
-    try:
-        meta = {k: json.loads(v) for k, v in raw.items()}
-    except json.JSONDecodeError:
-        raise InputError(path, "not an earnet model bundle (metadata is not JSON)") from None
+    meta = read_json_metadata(path, "model bundle")
     if meta.get("format") != "earnet-bundle/1":
         raise InputError(path, "not an earnet model bundle (no 'earnet-bundle/1' format tag)")
     return meta

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments
+from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments, parse_threshold
 from earnet.data.registry import get_dataset
 from earnet.evaluate import (choose_threshold, evaluate, folder_predictor, format_table,
                              observer2_predictor, write_report)
@@ -46,19 +46,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", type=Path,
                         help="where to write the report (default: evaluation/DATASET-SPLIT[-observer2])")
     parser.set_defaults(func=run)
-
-
-def parse_threshold(text: str) -> float | None:
-    """A threshold in (0, 1], or ``None`` for ``auto``."""
-    if text == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise EarnetError(f"--threshold must be a number in (0, 1] or 'auto', got {text!r}") from None
-    if not 0 < value <= 1:
-        raise EarnetError(f"--threshold must be in (0, 1], got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

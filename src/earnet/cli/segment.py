@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from earnet.cli.common import EXAMPLES_FORMATTER
+from earnet.cli.common import EXAMPLES_FORMATTER, parse_threshold
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import is_image_file, image_stem, probability_to_uint16, read_binary, read_rgb, write_png
 from earnet.viz import overlay
@@ -95,18 +95,6 @@ def _read(job: Job) -> np.ndarray:
     return read_rgb(job.source)
 
 
-def _threshold(text: str) -> float | None:
-    if text == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise EarnetError(f"--threshold must be 'auto' or a number in (0, 1], got {text!r}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     """Segment every input; report failures per file; summary table at the end."""
     from earnet.segment import FundusSegmenter
@@ -117,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mask is not None and len(jobs) != 1:
         raise EarnetError("--mask applies to a single input image")
     segmenter = FundusSegmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
-                                threshold=_threshold(args.threshold))
+                                threshold=parse_threshold(args.threshold))
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
     for message in errors:
         print(f"earnet: error: {message}", file=sys.stderr)

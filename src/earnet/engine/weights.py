@@ -39,20 +39,25 @@ def save_weights(model: VesselSegmenter, path: str | Path, metadata: dict[str, A
         raise
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of a weights file."""
+def read_json_metadata(path: str | Path, what: str) -> dict[str, Any]:
+    """The JSON-encoded metadata of a safetensors file; errors name the file and ``what`` it should be."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "weights file not found")
+        raise InputError(path, f"{what} not found")
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
-        raise InputError(path, f"not a safetensors weights file ({error})") from None
+        raise InputError(path, f"not a safetensors {what} ({error})") from None
     try:
-        meta = {k: json.loads(v) for k, v in raw.items()}
+        return {k: json.loads(v) for k, v in raw.items()}
     except json.JSONDecodeError:
-        raise InputError(path, "weights metadata is not earnet's (not JSON)") from None
+        raise InputError(path, f"not an earnet {what} (metadata is not JSON)") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of a weights file."""
+    meta = read_json_metadata(path, "weights file")
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
         raise InputError(path, f"not an earnet weights file (metadata lacks {', '.join(missing)})")

@@ -34,3 +34,13 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> n
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     )
+
+
+def adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """RGB filters for ``in_channels`` inputs: grey sums them, extra channels get zeros."""
+    if in_channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    adapted = weight.new_zeros(weight.shape[0], in_channels, *weight.shape[2:])
+    keep = min(in_channels, weight.shape[1])
+    adapted[:, :keep] = weight[:, :keep]
+    return adapted

@@ -22,7 +22,7 @@ from torch import nn
 from torchvision import models
 
 from earnet.exceptions import EarnetError
-from earnet.models.base import BackboneOutput, conv_bn_relu
+from earnet.models.base import adapt_input_conv, BackboneOutput, conv_bn_relu
 
 _MULTIPLE = 32  # the encoder's coarsest stride
 
@@ -38,16 +38,6 @@ def _padding(size: int) -> int:
     """Pad to a multiple of 32, and to at least 64 so the coarsest map is 2x2: a 1x1 map
     cannot be batch-normalised in training with a batch of one."""
     return max(-size % _MULTIPLE, 2 * _MULTIPLE - size)
-
-
-def _adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
-    """RGB filters for ``in_channels`` inputs: grey sums them, extra channels get zeros."""
-    if in_channels == 1:
-        return weight.sum(dim=1, keepdim=True)
-    adapted = weight.new_zeros(weight.shape[0], in_channels, *weight.shape[2:])
-    keep = min(in_channels, weight.shape[1])
-    adapted[:, :keep] = weight[:, :keep]
-    return adapted
 
 
 class DecoderBlock(nn.Module):
@@ -96,7 +86,7 @@ class DenseNetUNet(nn.Module):
         if in_channels != stem.in_channels:
             conv0 = nn.Conv2d(in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
             if pretrained:
-                conv0.weight.data.copy_(_adapt_input_conv(stem.weight.data, in_channels))
+                conv0.weight.data.copy_(adapt_input_conv(stem.weight.data, in_channels))
             self.encoder.conv0 = conv0
         skips = [stem.out_channels] + [getattr(self.encoder, f"transition{i}").norm.num_features for i in (1, 2, 3)]
         channels = self.encoder.norm5.num_features

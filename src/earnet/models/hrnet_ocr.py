@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from earnet.exceptions import InputError
-from earnet.models.base import BackboneOutput
+from earnet.models.base import adapt_input_conv, BackboneOutput
 
 logger = logging.getLogger(__name__)
 
@@ -269,16 +269,6 @@ def scale_attention_head(in_channels: int, channels: int = 256) -> nn.Sequential
     )
 
 
-def _adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
-    """RGB filters for ``in_channels`` inputs: grey sums them, extra channels get zeros."""
-    if in_channels == 1:
-        return weight.sum(dim=1, keepdim=True)
-    adapted = weight.new_zeros(weight.shape[0], in_channels, *weight.shape[2:])
-    keep = min(in_channels, weight.shape[1])
-    adapted[:, :keep] = weight[:, :keep]
-    return adapted
-
-
 class HRNetOCRMscale(nn.Module):
     """HRNetV2 + OCR, run at several scales fused by learned per-pixel attention.
 
@@ -336,7 +326,7 @@ class HRNetOCRMscale(nn.Module):
         state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()}
         own = self.backbone.state_dict()
         if "conv1.weight" in state and state["conv1.weight"].shape[1] != self.in_channels:
-            state["conv1.weight"] = _adapt_input_conv(state["conv1.weight"], self.in_channels)
+            state["conv1.weight"] = adapt_input_conv(state["conv1.weight"], self.in_channels)
         mismatched = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
         state = {k: v for k, v in state.items() if k in own and k not in mismatched}
         result = self.backbone.load_state_dict(state, strict=False)
