@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     predictor, threshold = stage_predictor(run_folder, stage, device=args.device, tta=args.tta)
     dataset = get_dataset(args.dataset, args.root, args.split)
     for sample in dataset:
-        write_prediction_images(args.out, sample.id, sample.image, predictor(sample.image), threshold)
+        prediction = predictor(sample.image)
+        prediction.probability[~sample.fov] = 0  # nothing is vessel outside the field of view
+        write_prediction_images(args.out, sample.id, sample.image, prediction, threshold)
     print(f"{stage}: wrote {len(dataset)} probability maps to {args.out} (threshold {threshold:.4f})")
     return 0

@@ -39,6 +39,7 @@ def evaluate_stage(run: Run, stage_name: str, split: str = "test", dump_images: 
 
     def predict(sample: Sample) -> np.ndarray:
         prediction = predictor(sample.image)
+        prediction.probability[~sample.fov] = 0  # as `earnet segment`: nothing is vessel outside the FOV
         if dump_images:
             write_prediction_images(out / "images", sample.id, sample.image, prediction, threshold,
                                     sample.label, sample.fov)
