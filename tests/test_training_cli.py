@@ -71,7 +71,17 @@ def test_bad_training_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "c.yaml" in capsys.readouterr().err
     assert main(["fit", "drive", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r3"), *TINY]) == 2
     assert "nowhere" in capsys.readouterr().err
-    assert not (tmp_path / "r2").exists()
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()
+
+
+def test_fit_refuses_a_dataset_that_fails_the_check(drive, tmp_path: Path,  # noqa: ANN001
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    label = next(drive.root.glob("training/1st_manual/*"))
+    label.unlink()
+    assert main(["fit", "drive", "--root", str(drive.root), "--out", str(tmp_path / "run"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "dataset check failed" in err and "missing label" in err
+    assert not (tmp_path / "run").exists()
 
 
 def _earnet(*args: str) -> list[str]:

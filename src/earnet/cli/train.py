@@ -69,12 +69,25 @@ def _config(args: argparse.Namespace, dataset: str) -> TrainConfig:
     return config
 
 
+def preflight(config: TrainConfig, out: Path, resume: bool) -> None:
+    """Refuse to start a run (and create nothing) if its dataset fails ``earnet data check``."""
+    from earnet.data.check import check_dataset
+
+    if resume or config.dataset == "synthetic":
+        return
+    report = check_dataset(config.dataset, config.root)
+    if report.problems:
+        more = f" (and {len(report.problems) - 1} more; run 'earnet data check')" if len(report.problems) > 1 else ""
+        raise EarnetError(f"dataset check failed: {report.problems[0]}{more}")
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """All stages, then print the test tables."""
     from earnet.engine.fit import fit
 
     args.cfg_dataset, args.cfg_root = args.dataset, args.root
     config = _resumed_config(args) or _config(args, args.dataset)
+    preflight(config, args.out, args.resume)
     results = fit(config, args.out, resume=args.resume, progress=not args.no_progress)
     for stage_name, result in results.items():
         print(f"\n[{stage_name}]")
@@ -96,6 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.stage == 1:
         config = _resumed_config(args) or _config(args, args.cfg_dataset or "synthetic")
+        preflight(config, args.out, args.resume)
         run = open_run(args.out, config, args.resume)
         result = run_stage1(run, resume=args.resume, progress=not args.no_progress)
     else:
