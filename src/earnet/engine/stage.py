@@ -95,21 +95,27 @@ def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTen
     start = time.time()
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     seconds = time.time() - start
-    if not trainer.is_global_zero:
-        return StageResult(out / "model.safetensors", float("nan"), seconds, count_parameters(task.model))
-    best_path = callbacks[0].best_model_path or str(last)
+    if trainer.is_global_zero:
+        _export_best(config, out, stage, task.model.cpu(), callbacks[0], last, seconds, metadata)
+    # Other ranks (DDP) continue the pipeline too; they must see the exported model first.
+    trainer.strategy.barrier("earnet-stage-exported")
+    return _finished(out)
+
+
+def _export_best(config: TrainConfig, out: Path, stage: int, model: VesselSegmenter, checkpoint: ModelCheckpoint,
+                 last: Path, seconds: float, metadata: dict | None) -> None:
+    """Load the best checkpoint's weights into ``model`` and write model.safetensors + stage.json."""
+    best_path = checkpoint.best_model_path or str(last)
     if not Path(best_path).exists():
         raise EarnetError(f"{out}: training produced no checkpoint")
-    model: VesselSegmenter = task.model.cpu()
     model.load_state_dict(load_lightning_state(best_path))
-    score = callbacks[0].best_model_score
+    score = checkpoint.best_model_score
     best = float(score) if score is not None else float("nan")
     meta = {"backbone": config.backbone, "stage": stage, "dataset": config.dataset, "val_f1_best": best,
             "train_seconds": seconds, **(metadata or {})}
     save_weights(model, out / "model.safetensors", meta)
     write_text(out / "stage.json", json.dumps({"best_val_f1": best, "train_seconds": seconds,
                                                "parameters": count_parameters(model)}, indent=2))
-    return StageResult(out / "model.safetensors", best, seconds, count_parameters(model))
 
 
 def _finished(out: Path) -> StageResult:
