@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_fit_synthetic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    assert main(["fit", "synthetic", "--out", str(run), *TINY]) == 0
+    # trained at a common scale (FOV 180 px wide), evaluated at the images' own size
+    assert main(["fit", "synthetic", "--out", str(run), *TINY, "--fov-diameter", "180"]) == 0
     printed = capsys.readouterr().out
     assert "[stage1]" in printed and "[stage2-correct]" in printed
     for stage in ("stage1", "stage2-correct"):

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -101,9 +100,3 @@ def load_bundle(name_or_path: str | Path) -> tuple[VesselSegmenter, VesselSegmen
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def fov_diameter(fov: np.ndarray) -> float:
-    """Horizontal extent (px) of a FOV mask: the aperture's diameter even when cut at top/bottom."""
-    columns = np.flatnonzero(fov.any(axis=0))
-    return float(columns[-1] - columns[0] + 1) if columns.size else 0.0

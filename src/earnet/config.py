@@ -32,6 +32,7 @@ class TrainConfig:
     samples_per_epoch: int = 640
     augment: bool = True
     num_workers: int = 0
+    fov_diameter: float | None = None
     # model
     backbone: str = "wnet"
     # optimisation
@@ -72,6 +73,7 @@ FIELD_HELP = {
     "dataset": "dataset name", "root": "dataset folder", "val_count": "training images held out for validation",
     "crop": "training crop side (px)", "samples_per_epoch": "random crops per epoch",
     "augment": "rotation/scale/flip/colour/gamma augmentation", "num_workers": "data loader processes",
+    "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
     "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
     "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce or dice (inside the FOV)",

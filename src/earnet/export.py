@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earnet.bundle import fov_diameter, load_bundle, save_bundle
+from earnet.bundle import load_bundle, save_bundle
+from earnet.data.fov import fov_diameter
 from earnet.data.transforms import normalise
 from earnet.engine.pipeline import stage_predictor
 from earnet.engine.run import Run, dataset_split, train_val_ids
@@ -85,7 +86,8 @@ def bundle_from_run(run_path: Path, stage_name: str, out: Path, extra: dict | No
     metrics = json.loads(metrics_file.read_text())["pooled"] if metrics_file.is_file() else {}
     if not diameters:
         raise EarnetError(f"{run_path}: no training images to measure the FOV diameter")
-    meta = {"backbone": config.backbone, "threshold": threshold, "fov_diameter": float(np.median(diameters)),
+    diameter = config.fov_diameter or float(np.median(diameters))
+    meta = {"backbone": config.backbone, "threshold": threshold, "fov_diameter": diameter,
             "dataset": config.dataset, "stage": stage_name, "normalisation": "ImageNet mean/std on RGB in [0, 1]",
             "test_metrics": {k: metrics[k] for k in ("f1", "auc_roc", "acc", "se", "sp", "mcc") if k in metrics},
             **(extra or {})}

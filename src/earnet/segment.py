@@ -15,17 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from earnet.bundle import fov_diameter, load_bundle
-from earnet.data.fov import derive_fov
-from earnet.data.transforms import to_tensor_image
+from earnet.bundle import load_bundle
+from earnet.data.fov import derive_fov, fov_diameter
 from earnet.exceptions import EarnetError
-from earnet.inference.predictor import Predictor
+from earnet.inference.predictor import MIN_SIDE, Predictor
 
 TTA_CHOICES = ("none", "flip", "ms")
 MS_SCALES = (0.5, 1.0, 2.0)
-MIN_SIDE = 32
+
 MIN_FOV_DIAMETER = 32
 
 
@@ -86,34 +84,14 @@ class FundusSegmenter:
         if diameter < MIN_FOV_DIAMETER:
             raise EarnetError("no field of view detected (is this a fundus photograph? pass --mask)")
         scale = self.training_fov_diameter / diameter
-        tensor = to_tensor_image(image)[None]
-        probability = torch.zeros((1, 1, height, width))
-        attention = torch.zeros((1, 1, height, width)) if self.predictor.stage2 is not None else None
-        for extra in self.scales:
-            resized = _resize(tensor, scale * extra, "bicubic").clamp(0, 1)
-            p, a, _ = self.predictor.predict_tensor(resized)
-            probability += _resize_to(p.cpu(), (height, width))
-            if attention is not None and a is not None:
-                attention += _resize_to(a.cpu(), (height, width))
-        probability = (probability / len(self.scales))[0, 0].numpy()
+        predictions = [self.predictor.predict_scaled(image, scale * extra) for extra in self.scales]
+        probability = np.mean([p.probability for p in predictions], axis=0).astype(np.float32)
         probability[~fov] = 0
-        error_attention = None if attention is None else (attention / len(self.scales))[0, 0].clamp(0, 1).numpy()
+        error_attention = None
+        if self.predictor.stage2 is not None:
+            error_attention = np.clip(np.mean([p.error_attention for p in predictions], axis=0), 0, 1)
         return Segmentation(probability, probability >= self.threshold, fov, error_attention, scale,
                             time.perf_counter() - start)
-
-
-def _resize(image: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
-    if abs(factor - 1) < 1e-3:
-        return image
-    height, width = image.shape[-2:]
-    size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
-    return F.interpolate(image, size=size, mode=mode, align_corners=False, antialias=factor < 1)
-
-
-def _resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(image.shape[-2:]) == size:
-        return image.float()
-    return F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False)
 
 
 def load_model(model: str | Path = "drive", device: str = "cpu", tta: str = "none") -> FundusSegmenter:

@@ -36,10 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every image of the split."""
     from earnet.engine.pipeline import stage_predictor, trained_stages
+    from earnet.data.resolution import scale_factor
     from earnet.engine.report import write_prediction_images
 
     run_folder = Run(args.run)
-    run_folder.config()
+    config = run_folder.config()
     stages = trained_stages(run_folder)
     if not stages:
         raise InputError(args.run, "run has no finished stage")
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     predictor, threshold = stage_predictor(run_folder, stage, device=args.device, tta=args.tta)
     dataset = get_dataset(args.dataset, args.root, args.split)
     for sample in dataset:
-        prediction = predictor(sample.image)
+        factor = scale_factor(sample.fov, config.fov_diameter) if config.fov_diameter else 1.0
+        prediction = predictor.predict_scaled(sample.image, factor)
         prediction.probability[~sample.fov] = 0  # nothing is vessel outside the field of view
         write_prediction_images(args.out, sample.id, sample.image, prediction, threshold)
     print(f"{stage}: wrote {len(dataset)} probability maps to {args.out} (threshold {threshold:.4f})")

@@ -68,6 +68,12 @@ def _background_level(red: np.ndarray) -> float:
     return min(float(np.median(c)) for c in corners)
 
 
+def fov_diameter(fov: np.ndarray) -> float:
+    """Horizontal extent (px) of a FOV mask: the aperture's diameter even when cut at top/bottom."""
+    columns = np.flatnonzero(fov.any(axis=0))
+    return float(columns[-1] - columns[0] + 1) if columns.size else 0.0
+
+
 # Known limit: where uneven illumination leaves a stretch of the rim nearly as dark
 # as the surround (CHASE_DB1 Image_06L's upper right), that stretch stays outside;
 # about 2 % of that image's vessel pixels then fall outside the derived FOV.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from earnet.data.base import Listing, VesselDataset, select_split
@@ -48,7 +48,9 @@ def get_dataset(name: str, root: str | Path | None = None, split: str = "test") 
     """Create a dataset split by name.
 
     Args:
-        name: one of :func:`list_datasets`.
+        name: one of :func:`list_datasets`, or several joined by ``+``
+            (``drive+chase_db1+stare``), whose ``root`` then holds each dataset in its
+            usual folder (``DRIVE/``, ``CHASEDB1/``, ``STARE/``, ``HRF/``).
         root: the dataset's top folder as downloaded (not needed for ``synthetic``).
         split: ``train``, ``test``, ``all`` or a leave-one-out fold ``loo<k>/train|test``.
 
@@ -56,6 +58,8 @@ def get_dataset(name: str, root: str | Path | None = None, split: str = "test") 
         EarnetError: unknown name, missing root, or an empty split.
     """
     key = name.lower().replace("-", "_")
+    if "+" in key:
+        return combined_dataset(key.split("+"), root, split)
     if key == SYNTHETIC:
         return SyntheticDataset(split)
     if key not in DATASETS:
@@ -73,4 +77,23 @@ def get_dataset(name: str, root: str | Path | None = None, split: str = "test") 
         raise EarnetError(f"{root}: split {split!r} of {key} has no images")
     dataset = VesselDataset(root, split, Listing(selected, listing.problems))
     dataset.name = key
+    return dataset
+
+
+def combined_dataset(names: list[str], root: str | Path | None, split: str) -> VesselDataset:
+    """The union of several datasets' ``split``; ids are prefixed with the dataset name."""
+    if root is None:
+        raise EarnetError(f"combined dataset {'+'.join(names)} needs --root (the folder holding "
+                          f"{', '.join(DATASETS[n].folder_name for n in names if n in DATASETS)})")
+    files: list[SampleFiles] = []
+    problems: list[str] = []
+    for name in names:
+        if name not in DATASETS or not DATASETS[name].folder_name:
+            valid = ", ".join(k for k, v in DATASETS.items() if v.folder_name)
+            raise EarnetError(f"cannot combine {name!r}; datasets that combine: {valid}")
+        part = get_dataset(name, Path(root) / DATASETS[name].folder_name, split)
+        files += [replace(f, id=f"{name}_{f.id}") for f in part.files]
+        problems += part.problems
+    dataset = VesselDataset(Path(root), split, Listing(files, problems))
+    dataset.name = "+".join(names)
     return dataset

@@ -17,6 +17,7 @@ from earnet.engine.datamodule import ImageTensors, to_image_tensors
 from earnet.engine.run import Run, dataset_split, train_val_ids
 from earnet.engine.stage import StageResult, train_stage
 from earnet.engine.weights import load_model, read_metadata, save_weights
+from earnet.data.resolution import rescale_sample
 from earnet.errors import ERROR_KINDS, assign_folds, error_maps
 from earnet.exceptions import EarnetError, InputError
 from earnet.inference.predictor import Predictor
@@ -26,9 +27,13 @@ from earnet.types import Sample
 
 
 def _samples(config: TrainConfig, ids: list[str]) -> list[Sample]:
+    """Training-split samples with these ids, at the run's resolution (``fov_diameter``)."""
     dataset = dataset_split(config, "train")
     wanted = set(ids)
-    return [dataset[i] for i, sample_id in enumerate(dataset.ids) if sample_id in wanted]
+    samples = [dataset[i] for i, sample_id in enumerate(dataset.ids) if sample_id in wanted]
+    if config.fov_diameter:
+        samples = [rescale_sample(s, config.fov_diameter) for s in samples]
+    return samples
 
 
 def choose_threshold(config: TrainConfig, predictor: Predictor, val: list[Sample]) -> float:

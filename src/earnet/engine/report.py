@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from earnet.data.resolution import scale_factor
 from earnet.engine.pipeline import stage_predictor
 from earnet.engine.run import Run, dataset_split
 from earnet.evaluate import EvaluationResult, evaluate, write_report
@@ -38,7 +39,9 @@ def evaluate_stage(run: Run, stage_name: str, split: str = "test", dump_images: 
     out = run.path / split / stage_name
 
     def predict(sample: Sample) -> np.ndarray:
-        prediction = predictor(sample.image)
+        # predicted at the run's resolution, evaluated at the dataset's own
+        factor = scale_factor(sample.fov, config.fov_diameter) if config.fov_diameter else 1.0
+        prediction = predictor.predict_scaled(sample.image, factor)
         prediction.probability[~sample.fov] = 0  # as `earnet segment`: nothing is vessel outside the FOV
         if dump_images:
             write_prediction_images(out / "images", sample.id, sample.image, prediction, threshold,

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from earnet.data.transforms import normalise, to_tensor_image
 from earnet.models.error_attention import VesselSegmenter
 
 TTA_MODES = ("none", "flip")
+MIN_SIDE = 32
 
 
 @dataclass
@@ -100,6 +102,25 @@ class Predictor:
             out = model(image, stage1 if model.needs_stage1 else None)
             attention = out.error_attention if out.error_attention is not None else torch.zeros_like(out.logits)
             return torch.cat([out.logits.float(), attention.float()], dim=1)
+
+    def predict_scaled(self, image: np.ndarray, factor: float) -> Prediction:
+        """Predict ``image`` resized by ``factor``; maps come back at the original size."""
+        height, width = image.shape[:2]
+        tensor = to_tensor_image(image)[None]
+        if abs(factor - 1) > 1e-3:
+            size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
+            tensor = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False,
+                                   antialias=factor < 1).clamp(0, 1)
+        probability, attention, stage1 = self.predict_tensor(tensor)
+
+        def back(t: torch.Tensor | None) -> np.ndarray | None:
+            if t is None:
+                return None
+            if tuple(t.shape[-2:]) != (height, width):
+                t = F.interpolate(t.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
+            return t[0, 0].float().cpu().numpy()
+
+        return Prediction(back(probability), back(attention), back(stage1))
 
     def __call__(self, image: np.ndarray) -> Prediction:
         """Predict an RGB ``uint8`` ``(H, W, 3)`` image; returns numpy maps."""
