@@ -8,6 +8,8 @@ evaluated once on the test split (FOV-masked, threshold chosen on validation).
     python benchmarks/train_benchmark.py drive --root ../shared/data/DRIVE --out runs/bench-drive --in-sample
     python benchmarks/train_benchmark.py stare --root ../shared/data/STARE --out runs/bench-stare \\
         --set epochs=20 --set fold_epochs=6
+    python benchmarks/train_benchmark.py drive+chase_db1+stare --root ../shared/data --out runs/bench-all \\
+        --set fov_diameter=540 --set val_count=6 --stage1-only
 
 Results go to benchmarks/results/<dataset>.json (a re-run resumes the run folder).
 """
@@ -78,6 +80,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--in-sample", action="store_true", help="also the paper's in-sample error maps")
+    parser.add_argument("--stage1-only", action="store_true", help="train and record stage 1 alone")
     parser.add_argument("--results", type=Path, help="results file (default: benchmarks/results/DATASET.json)")
     args = parser.parse_args()
 
@@ -92,6 +95,8 @@ def main() -> int:
     records["stage1"] = stage_record(run, "stage1", images)
     print("stage1", records["stage1"]["pooled"], flush=True)
     variants = [(False, "correct"), (False, "paper")] + ([(True, "paper"), (True, "correct")] if args.in_sample else [])
+    if args.stage1_only:
+        variants = []
     errors_seconds: dict[bool, float] = {}
     for in_sample, mode in variants:
         if in_sample not in errors_seconds:
