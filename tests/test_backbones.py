@@ -10,7 +10,11 @@ from torch import nn
 
 from earnet.models.base import BackboneOutput
 from earnet.models.densenet_unet import DenseNetUNet
-from earnet.models.hrnet_ocr import HRNetOCRMscale, hrnet_w18_small_ocr_mscale, hrnet_w48_ocr_mscale
+from earnet.models.hrnet_ocr import (
+    HRNetOCRMscale,
+    hrnet_w18_small_ocr_mscale,
+    hrnet_w48_ocr_mscale,
+)
 
 
 def tiny_hrnet(**kwargs: object) -> HRNetOCRMscale:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CHASE_IDS, STARE_IDS, W, FakeDataset, make_folder, save, shared_dataset
+from conftest import (
+    CHASE_IDS,
+    STARE_IDS,
+    FakeDataset,
+    W,
+    make_folder,
+    save,
+    shared_dataset,
+)
 
 from earnet import get_dataset, list_datasets
 from earnet.exceptions import EarnetError, InputError

@@ -13,8 +13,15 @@ from PIL import Image
 
 from earnet import get_dataset
 from earnet.cli.main import main
-from earnet.evaluate import (EvaluationResult, choose_threshold, evaluate, folder_predictor, index_predictions,
-                             observer2_predictor, write_report)
+from earnet.evaluate import (
+    EvaluationResult,
+    choose_threshold,
+    evaluate,
+    folder_predictor,
+    index_predictions,
+    observer2_predictor,
+    write_report,
+)
 from earnet.exceptions import EarnetError, InputError
 
 METRICS = ["acc", "se", "sp", "precision", "f1", "iou", "mcc", "auc_roc", "auc_pr", "cldice"]

@@ -13,7 +13,14 @@ from conftest import DRIVE_PALETTE, save, save_palette_label, truncate
 from PIL import Image
 
 from earnet.exceptions import InputError
-from earnet.io import atomic_write, image_stem, is_image_file, read_binary, read_probability, read_rgb
+from earnet.io import (
+    atomic_write,
+    image_stem,
+    is_image_file,
+    read_binary,
+    read_probability,
+    read_rgb,
+)
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)

@@ -7,7 +7,12 @@ import torch
 
 from earnet.exceptions import EarnetError
 from earnet.models.error_attention import VesselSegmenter
-from earnet.models.registry import count_parameters, create_model, list_models, load_matching
+from earnet.models.registry import (
+    count_parameters,
+    create_model,
+    list_models,
+    load_matching,
+)
 from earnet.models.wnet import WNet
 
 

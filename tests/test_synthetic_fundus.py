@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from earnet.data.synthetic_fundus import SyntheticFundus, _render_vessels, generate_fundus
+from earnet.data.synthetic_fundus import (
+    SyntheticFundus,
+    _render_vessels,
+    generate_fundus,
+)
 
 SEEDS = range(6)
 

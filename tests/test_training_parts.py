@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from earnet.config import (TrainConfig, add_config_arguments, config_from_args, config_from_dict, dataset_defaults,
-                           load_config, save_config)
+from earnet.config import (
+    add_config_arguments,
+    config_from_args,
+    config_from_dict,
+    dataset_defaults,
+    load_config,
+    save_config,
+)
 from earnet.data.registry import get_dataset
 from earnet.engine.datamodule import CropDataset, to_image_tensors
 from earnet.engine.weights import load_model, read_metadata, save_weights

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from earnet.exceptions import EarnetError, InputError
+from earnet.exceptions import InputError
 from earnet.io import write_text
 
 

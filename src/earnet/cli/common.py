@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from earnet.exceptions import EarnetError
-
 from earnet.data.registry import list_datasets
+from earnet.exceptions import EarnetError
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
 

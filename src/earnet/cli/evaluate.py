@@ -7,8 +7,14 @@ from pathlib import Path
 
 from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments, parse_threshold
 from earnet.data.registry import get_dataset
-from earnet.evaluate import (choose_threshold, evaluate, folder_predictor, format_table,
-                             observer2_predictor, write_report)
+from earnet.evaluate import (
+    choose_threshold,
+    evaluate,
+    folder_predictor,
+    format_table,
+    observer2_predictor,
+    write_report,
+)
 from earnet.exceptions import EarnetError
 
 EXAMPLES = """examples:

@@ -35,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every image of the split."""
-    from earnet.engine.pipeline import stage_predictor, trained_stages
     from earnet.data.resolution import scale_factor
+    from earnet.engine.pipeline import stage_predictor, trained_stages
     from earnet.engine.report import write_prediction_images
 
     run_folder = Run(args.run)

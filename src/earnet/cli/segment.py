@@ -11,7 +11,14 @@ import numpy as np
 
 from earnet.cli.common import EXAMPLES_FORMATTER, parse_threshold
 from earnet.exceptions import EarnetError, InputError
-from earnet.io import is_image_file, image_stem, probability_to_uint16, read_binary, read_rgb, write_png
+from earnet.io import (
+    image_stem,
+    is_image_file,
+    probability_to_uint16,
+    read_binary,
+    read_rgb,
+    write_png,
+)
 from earnet.viz import overlay
 
 EXAMPLES = """examples:

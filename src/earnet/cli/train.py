@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from earnet.cli.common import EXAMPLES_FORMATTER
-from earnet.config import TrainConfig, add_config_arguments, config_from_args, dataset_defaults
+from earnet.config import (
+    TrainConfig,
+    add_config_arguments,
+    config_from_args,
+    dataset_defaults,
+)
 from earnet.data.registry import list_datasets
 from earnet.engine.run import Run, open_run
 from earnet.evaluate import format_table

@@ -16,7 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from earnet.data.transforms import normalise, to_tensor_image, training_augmentation, window_size, wrap_sample
+from earnet.data.transforms import (
+    normalise,
+    to_tensor_image,
+    training_augmentation,
+    window_size,
+    wrap_sample,
+)
 from earnet.types import Sample
 
 

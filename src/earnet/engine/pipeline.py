@@ -13,15 +13,21 @@ from pathlib import Path
 import numpy as np
 
 from earnet.config import TrainConfig
+from earnet.data.resolution import rescale_sample
 from earnet.engine.datamodule import ImageTensors, to_image_tensors
 from earnet.engine.run import Run, dataset_split, train_val_ids
 from earnet.engine.stage import StageResult, train_stage
 from earnet.engine.weights import load_model, read_metadata, save_weights
-from earnet.data.resolution import rescale_sample
 from earnet.errors import ERROR_KINDS, assign_folds, error_maps
 from earnet.exceptions import EarnetError, InputError
 from earnet.inference.predictor import Predictor
-from earnet.io import probability_to_uint16, read_binary, read_probability, write_png, write_text
+from earnet.io import (
+    probability_to_uint16,
+    read_binary,
+    read_probability,
+    write_png,
+    write_text,
+)
 from earnet.metrics import best_f1_threshold
 from earnet.types import Sample
 

@@ -22,7 +22,7 @@ from torch import nn
 from torchvision import models
 
 from earnet.exceptions import EarnetError
-from earnet.models.base import adapt_input_conv, BackboneOutput, conv_bn_relu
+from earnet.models.base import BackboneOutput, adapt_input_conv, conv_bn_relu
 
 _MULTIPLE = 32  # the encoder's coarsest stride
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from earnet.exceptions import InputError
-from earnet.models.base import adapt_input_conv, BackboneOutput
+from earnet.models.base import BackboneOutput, adapt_input_conv
 
 logger = logging.getLogger(__name__)
 
