@@ -17,7 +17,7 @@ from earnet.data.resolution import rescale_sample
 from earnet.engine.datamodule import ImageTensors, to_image_tensors
 from earnet.engine.run import Run, dataset_split, train_val_ids
 from earnet.engine.stage import StageResult, train_stage
-from earnet.engine.weights import load_model, read_metadata, save_weights
+from earnet.engine.weights import load_model, save_weights
 from earnet.errors import ERROR_KINDS, assign_folds, error_maps
 from earnet.exceptions import EarnetError, InputError
 from earnet.inference.predictor import Predictor
@@ -179,7 +179,6 @@ def stage_predictor(run: Run, stage_name: str, device: str = "cpu", tta: str = "
         raise InputError(stage_dir, "no trained model here")
     stage1, _ = load_model(run.stage1 / "model.safetensors")
     stage2 = None if stage_name == "stage1" else load_model(stage_dir / "model.safetensors")[0]
-    read_metadata(stage_dir / "model.safetensors")
     return Predictor(stage1, stage2, device=device, tta=tta, tile=tile), load_threshold(stage_dir)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from earnet.data.transforms import normalise
 from earnet.inference.tiling import sliding_window
 from earnet.losses import get_segmentation_loss, total_loss
 from earnet.models.registry import create_model
@@ -59,8 +60,6 @@ class SegmentationTask(L.LightningModule):
         return parts["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        from earnet.data.transforms import normalise
-
         image = normalise(batch["image"])
         inputs = torch.cat([image, batch["stage1"]], dim=1) if self.model.needs_stage1 else image
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from earnet.data.transforms import normalise, to_tensor_image
+from earnet.inference.tiling import sliding_window
 from earnet.models.error_attention import VesselSegmenter
 
 TTA_MODES = ("none", "flip")
@@ -71,8 +72,6 @@ class Predictor:
 
         ``stage1_probability`` may be given to skip running stage 1.
         """
-        from earnet.inference.tiling import sliding_window
-
         image = normalise(image.to(self.device)).contiguous(memory_format=torch.channels_last)
         if self.stage2 is None:
             logits = sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile)
