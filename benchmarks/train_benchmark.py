@@ -9,7 +9,7 @@ evaluated once on the test split (FOV-masked, threshold chosen on validation).
     python benchmarks/train_benchmark.py stare --root ../shared/data/STARE --out runs/bench-stare \\
         --set epochs=20 --set fold_epochs=6
     python benchmarks/train_benchmark.py drive+chase_db1+stare --root ../shared/data --out runs/bench-all \\
-        --set fov_diameter=540 --set val_count=6 --stage1-only
+        --variants correct-in_sample,paper-in_sample
 
 Results go to benchmarks/results/<dataset>.json (a re-run resumes the run folder).
 """
@@ -34,6 +34,8 @@ from earnet.engine.run import Run, dataset_split, git_revision, open_run
 from earnet.models.registry import count_parameters
 
 RESULTS = Path(__file__).parent / "results"
+VARIANTS = {"correct": (False, "correct"), "paper": (False, "paper"),
+            "correct-in_sample": (True, "correct"), "paper-in_sample": (True, "paper")}
 REPORTED = ("f1", "auc_roc", "acc", "se", "sp", "mcc", "auc_pr", "iou", "cldice", "precision")
 
 
@@ -81,6 +83,8 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--in-sample", action="store_true", help="also the paper's in-sample error maps")
     parser.add_argument("--stage1-only", action="store_true", help="train and record stage 1 alone")
+    parser.add_argument("--variants", type=_variants, help="comma-separated stage-2 variants to train instead, "
+                        "from " + ", ".join(VARIANTS))
     parser.add_argument("--results", type=Path, help="results file (default: benchmarks/results/DATASET.json)")
     args = parser.parse_args()
 
@@ -95,6 +99,8 @@ def main() -> int:
     records["stage1"] = stage_record(run, "stage1", images)
     print("stage1", records["stage1"]["pooled"], flush=True)
     variants = [(False, "correct"), (False, "paper")] + ([(True, "paper"), (True, "correct")] if args.in_sample else [])
+    if args.variants is not None:
+        variants = args.variants
     if args.stage1_only:
         variants = []
     errors_seconds: dict[bool, float] = {}
@@ -118,6 +124,15 @@ def main() -> int:
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def _variants(text: str) -> list[tuple[bool, str]]:
+    """``correct,paper-in_sample`` -> [(False, "correct"), (True, "paper")]."""
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    return [VARIANTS[name] for name in chosen]
 
 
 def _errors_training_seconds(run: Run, in_sample: bool) -> float:

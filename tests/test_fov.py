@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from conftest import shared_dataset
 
-from earnet.data.fov import derive_fov
+from scipy import ndimage
+from skimage.morphology import convex_hull_image
+
+from earnet.data.fov import _median_above, convex_hull_mask, derive_fov
 
 H, W = 180, 200
 
@@ -94,6 +97,26 @@ def test_nearly_black_noise_gives_empty_mask() -> None:
     rng = np.random.default_rng(3)
     fov = derive_fov(rng.integers(0, 4, (H, W, 3), dtype=np.uint8))
     assert not fov.any()
+
+
+def test_convex_hull_mask_equals_scikit_image() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        height, width = rng.integers(1, 40, 2)
+        mask = rng.random((height, width)) < rng.random() * 0.3
+        mask[rng.integers(height), rng.integers(width)] = True
+        np.testing.assert_array_equal(convex_hull_mask(mask), convex_hull_image(mask))
+
+
+def test_convex_hull_mask_of_empty_mask_is_empty() -> None:
+    assert not convex_hull_mask(np.zeros((5, 6), bool)).any()
+
+
+def test_median_vote_equals_median_filter() -> None:
+    channel = np.random.default_rng(8).integers(0, 256, (37, 53)).astype(np.uint8)
+    for threshold in (0.5, 99.0, 128.5, 254.0):
+        np.testing.assert_array_equal(_median_above(channel, threshold),
+                                      ndimage.median_filter(channel, size=3) > threshold)
 
 
 @pytest.mark.data

@@ -5,12 +5,12 @@ not. The camera's field of view is the bright disc of the photograph against a
 near-black surround, so it is found from the red channel (the brightest channel of
 fundus images, and the one least affected by vessels):
 
-1. smooth the red channel lightly (3x3 median) to suppress sensor noise and JPEG
-   ringing at the rim;
-2. threshold it 15 % of the way from the surround's level (median of the
-   darkest corner; STARE's surround is dark green-grey, not black) to the bright
+1. threshold the red channel 15 % of the way from the surround's level (median of
+   the darkest corner; STARE's surround is dark green-grey, not black) to the bright
    level (99th percentile), which adapts to exposure and ignores a few saturated
-   pixels;
+   pixels, after a 3x3 median that suppresses sensor noise and JPEG ringing at the
+   rim (computed as a vote: the median of 9 values exceeds a threshold exactly when
+   at least 5 of them do, which is ~20x cheaper than filtering the image);
 3. keep the largest connected component (drops text overlays and dust);
 4. take its convex hull: the camera's aperture is convex (a disc, sometimes cut
    flat at top and bottom), and the hull restores rims that uneven illumination
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import convex_hull_image
+from scipy.spatial import ConvexHull
 
 RED_FRACTION = 0.15
 """Threshold position between the background's and the FOV's red level."""
@@ -45,27 +45,72 @@ def derive_fov(image: np.ndarray, fraction: float = RED_FRACTION) -> np.ndarray:
     Returns:
         ``bool`` mask ``(H, W)``; all ``False`` if nothing bright enough is found.
     """
-    red = ndimage.median_filter(image[..., 0], size=3).astype(np.float32)
+    red = image[..., 0]
     background = _background_level(red)
     bright = float(np.percentile(red, 99))
     threshold = background + max(MIN_MARGIN, fraction * (bright - background))
-    inside = red > threshold
+    inside = _median_above(red, threshold)
     components, count = ndimage.label(inside)
     if count == 0:
         return np.zeros(inside.shape, dtype=bool)
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
     largest = components == int(np.argmax(sizes))
-    hull = convex_hull_image(largest)
+    hull = convex_hull_mask(largest)
     return ndimage.binary_erosion(hull, iterations=1, border_value=1)
 
 
+def _median_above(channel: np.ndarray, threshold: float) -> np.ndarray:
+    """``median_filter(channel, 3) > threshold`` (edges replicated), by counting votes."""
+    above = np.pad(channel > threshold, 1, mode="edge").astype(np.uint8)
+    height, width = channel.shape
+    votes = np.zeros((height, width), dtype=np.uint8)
+    for dy in range(3):
+        for dx in range(3):
+            votes += above[dy:dy + height, dx:dx + width]
+    return votes >= 5
+
+
 def _background_level(red: np.ndarray) -> float:
-    """Median red of the darkest image corner (the surround outside the aperture)."""
+    """Median of the median-filtered red of the darkest image corner (the surround outside the aperture)."""
     h, w = red.shape
     k = max(3, int(CORNER * min(h, w)))
     corners = (red[:k, :k], red[:k, -k:], red[-k:, :k], red[-k:, -k:])
-    return min(float(np.median(c)) for c in corners)
+    return min(float(np.median(ndimage.median_filter(c, size=3))) for c in corners)
+
+
+_DIAMOND = np.array([[-0.5, 0.0], [0.5, 0.0], [0.0, -0.5], [0.0, 0.5]])
+
+
+def convex_hull_mask(mask: np.ndarray) -> np.ndarray:
+    """Pixels whose centres lie in the convex hull of ``mask`` (as ``skimage`` ``convex_hull_image``).
+
+    Each pixel counts as the diamond of its edge midpoints, as in scikit-image; the
+    hull is filled row by row from its half-planes instead of testing every pixel
+    against the polygon, which is what made the scikit-image version slow (~0.2 s
+    for a DRIVE image).
+    """
+    height, width = mask.shape
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return np.zeros_like(mask, dtype=bool)
+    band = mask[rows]
+    left = band.argmax(axis=1)
+    right = width - 1 - band[:, ::-1].argmax(axis=1)
+    extremes = np.concatenate([np.stack([rows, left], 1), np.stack([rows, right], 1)]).astype(np.float64)
+    hull = ConvexHull((extremes[:, None, :] + _DIAMOND).reshape(-1, 2))
+    normal_y, normal_x, offset = hull.equations.T  # inside: normal_y*y + normal_x*x + offset <= 0
+    y = np.arange(height, dtype=np.float64)[:, None]
+    bound = -(offset + normal_y * y)  # normal_x * x <= bound
+    tolerance = 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limit = bound / normal_x
+    upper = np.where(normal_x > tolerance, limit, np.inf).min(axis=1)
+    lower = np.where(normal_x < -tolerance, limit, -np.inf).max(axis=1)
+    feasible = np.all((np.abs(normal_x) > tolerance) | (bound >= -tolerance), axis=1)
+    columns = np.arange(width)
+    inside = (columns >= np.ceil(lower - tolerance)[:, None]) & (columns <= np.floor(upper + tolerance)[:, None])
+    return inside & feasible[:, None]
 
 
 def fov_diameter(fov: np.ndarray) -> float:
