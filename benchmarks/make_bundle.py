@@ -1,8 +1,11 @@
 """Bundle a benchmark run's best variant as a shipped model (src/earnet/weights/NAME.safetensors).
 
 The variant is chosen by its best validation F1 (validation images carved from the
-training split), never by test metrics; the test metrics are stored in the bundle
-for `earnet models` to show.
+training split), never by test metrics. The test metrics stored in the bundle (and
+shown by `earnet models`) are measured the way a user gets them: `earnet segment` on
+the test photographs (FOV derived, the resolution rule, 16-bit maps), then `earnet
+evaluate` at the bundle's threshold inside the dataset's FOV masks. The run's own
+numbers (official FOV, no resampling) are kept as `run_test_metrics`.
 
     python benchmarks/make_bundle.py runs/bench-drive drive
 """
@@ -14,10 +17,17 @@ import json
 import sys
 from pathlib import Path
 
-from earnet.bundle import WEIGHTS_DIR
+import numpy as np
+
+from earnet.bundle import WEIGHTS_DIR, load_bundle, save_bundle
 from earnet.engine.pipeline import trained_stages
-from earnet.engine.run import Run
+from earnet.engine.run import Run, dataset_split
 from earnet.export import bundle_from_run
+from earnet.io import probability_to_uint16
+from earnet.metrics import MetricAccumulator
+from earnet.segment import FundusSegmenter
+
+STORED = ("f1", "auc_roc", "acc", "se", "sp", "mcc")
 
 
 def best_stage(run: Run) -> tuple[str, float]:
@@ -33,6 +43,18 @@ def best_stage(run: Run) -> tuple[str, float]:
     return name, scores[name]
 
 
+def segment_metrics(bundle: Path, run: Run) -> dict[str, float]:
+    """Pooled test metrics of ``earnet segment`` + ``earnet evaluate`` with this bundle."""
+    segmenter = FundusSegmenter(bundle)
+    accumulator = MetricAccumulator(segmenter.threshold)
+    for sample in dataset_split(run.config(), "test"):
+        probability = segmenter.segment(sample.image).probability
+        stored = (probability_to_uint16(probability).astype(np.float64) / 65535).astype(np.float32)  # <stem>_prob.png
+        accumulator.add(sample.id, stored, sample.label, sample.fov)
+    pooled = accumulator.pooled()
+    return {k: float(pooled[k]) for k in STORED}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
@@ -43,7 +65,15 @@ def main() -> int:
     stage, score = (args.stage, float("nan")) if args.stage else best_stage(run)
     out = bundle_from_run(args.run, stage, WEIGHTS_DIR / f"{args.name}.safetensors",
                           {"selected_by": "best validation F1" if not args.stage else "given", "val_f1": score})
+    stage1, stage2, meta = load_bundle(out)
+    meta["run_test_metrics"] = meta.get("test_metrics", {})
+    meta["test_metrics"] = segment_metrics(out, run)
+    meta["test_protocol"] = ("earnet segment on the test split (FOV derived, resolution rule, 16-bit maps), scored "
+                             "inside the dataset's FOV masks at the bundle threshold, pooled over pixels")
+    save_bundle(out, stage1, stage2, meta)
     print(f"{args.name}: {stage} (validation F1 {score:.4f}) -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    print(f"  test (earnet segment + evaluate): {meta['test_metrics']}")
+    print(f"  test (run: dataset FOV, as trained){meta['run_test_metrics']}")
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from earnet.config import config_from_dict, dataset_defaults
-from earnet.engine.pipeline import run_errors, run_stage1, run_stage2, stage_predictor
+from earnet.engine.pipeline import run_errors, run_stage1, run_stage2, stage_models, stage_predictor
 from earnet.engine.report import evaluate_stage
 from earnet.engine.run import Run, dataset_split, git_revision, open_run
 from earnet.models.registry import count_parameters
@@ -66,8 +66,8 @@ def stage_record(run: Run, stage_name: str, images: list, extra_seconds: float =
     stage = json.loads((run.path / stage_name / "stage.json").read_text())
     stage1 = json.loads((run.stage1 / "stage.json").read_text())
     train_seconds = stage["train_seconds"] + (0 if stage_name == "stage1" else stage1["train_seconds"] + extra_seconds)
-    predictor, threshold = stage_predictor(run, stage_name)
-    models = [predictor.stage1] + ([predictor.stage2] if predictor.stage2 is not None else [])
+    stage1, stage2, threshold = stage_models(run, stage_name)
+    models = [stage1] + ([stage2] if stage2 is not None else [])
     return {"pooled": {k: result.pooled[k] for k in REPORTED}, "mean": {k: result.mean[k] for k in REPORTED},
             "std": {k: result.std[k] for k in REPORTED}, "threshold": threshold,
             "parameters": sum(count_parameters(m) for m in models),

@@ -140,3 +140,13 @@ def test_parameter_counts() -> None:
     small = sum(p.numel() for p in hrnet_w18_small_ocr_mscale().parameters())
     print(f"hrnet_w18_small_ocr_mscale: {small / 1e6:.1f}M parameters")
     assert small < 5e6
+
+
+def test_wnet_max_pool_matches_library_pooling() -> None:
+    from earnet.models.wnet import max_pool_2x2
+
+    for shape in ((2, 3, 8, 10), (1, 4, 7, 9)):
+        x = torch.randn(*shape)
+        torch.testing.assert_close(max_pool_2x2(x), torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=0)
+    channels_last = torch.randn(1, 8, 12, 16).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(max_pool_2x2(channels_last), torch.nn.functional.max_pool2d(channels_last, 2))

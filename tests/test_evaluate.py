@@ -206,6 +206,39 @@ def test_threshold_auto_uses_train_predictions(drive: FakeDataset, tmp_path: Pat
     assert json.loads((fixed / "metrics.json").read_text())["pooled"]["se"] == 0.0
 
 
+def test_threshold_comes_from_the_predictions_manifest(drive: FakeDataset, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from earnet.manifest import write_manifest
+
+    predictions = tmp_path / "pred"
+    for sample_id in TEST_IDS:
+        write(predictions, sample_id, noisy(drive, sample_id), "npy")
+    write_manifest(predictions, 0.7, {"model": "drive"}, TEST_IDS)
+    out = tmp_path / "report"
+    assert run_evaluate("drive", "--root", str(drive.root), "--predictions", str(predictions), "--out", str(out)) == 0
+    protocol = json.loads((out / "metrics.json").read_text())["protocol"]
+    assert protocol["threshold"] == 0.7 and "predictions.json" in protocol["threshold_source"]
+    assert "threshold 0.7 (the model's" in capsys.readouterr().out
+    assert run_evaluate("drive", "--root", str(drive.root), "--predictions", str(predictions), "--out", str(out),
+                        "--threshold", "0.4") == 0
+    assert json.loads((out / "metrics.json").read_text())["protocol"]["threshold"] == 0.4
+    (predictions / "predictions.json").write_text('{"format": "earnet-predictions/1", "threshold": 7}')
+    assert run_evaluate("drive", "--root", str(drive.root), "--predictions", str(predictions), "--out", str(out)) == 2
+    assert "predictions.json" in capsys.readouterr().err
+
+
+def test_manifest_keeps_images_of_the_same_model_only(tmp_path: Path) -> None:
+    from earnet.manifest import read_manifest, write_manifest
+
+    assert read_manifest(tmp_path) is None
+    write_manifest(tmp_path, 0.4, {"model": "drive"}, ["b", "a"])
+    write_manifest(tmp_path, 0.4, {"model": "drive"}, ["c"])
+    assert read_manifest(tmp_path)["images"] == ["a", "b", "c"]
+    write_manifest(tmp_path, 0.5, {"model": "stare"}, ["d"])
+    document = read_manifest(tmp_path)
+    assert document["images"] == ["d"] and document["threshold"] == 0.5
+
+
 @pytest.mark.parametrize("split", ["train", "all"])
 def test_threshold_auto_refuses_train_split(drive: FakeDataset, tmp_path: Path, split: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -67,6 +68,22 @@ def test_segmenter_rescales_to_the_training_fov_and_returns_full_size(bundle: Pa
         segmenter.segment(np.zeros((10, 300, 3), np.uint8))
 
 
+def test_segmenter_keeps_photographs_already_at_the_training_scale(bundle: Path) -> None:
+    from earnet.data.fov import derive_fov, fov_diameter
+    from earnet.inference.predictor import Predictor
+
+    segmenter = FundusSegmenter(bundle)
+    photo = _photo(240)
+    segmenter.training_fov_diameter = fov_diameter(derive_fov(photo)) * 1.03
+    result = segmenter.segment(photo)
+    assert result.scale == 1.0
+    direct = Predictor(*load_bundle(bundle)[:2])(photo).probability
+    direct[~result.fov] = 0
+    np.testing.assert_allclose(result.probability, direct, atol=1e-6)
+    segmenter.training_fov_diameter *= 1.1
+    assert segmenter.segment(photo).scale > 1.05
+
+
 def test_cli_segments_files_folders_and_reports_bad_ones(bundle: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     inputs = tmp_path / "in"
@@ -110,6 +127,9 @@ def test_cli_stdin_list_mask_and_bad_setup(bundle: Path, tmp_path: Path, monkeyp
     Image.fromarray(np.full((160, 160), 255, np.uint8)).save(mask)
     assert main(["segment", str(photo), "--model", str(bundle), "--mask", str(mask), "--out",
                  str(tmp_path / "o2"), "--threshold", "0.3"]) == 0
+    manifest = json.loads((tmp_path / "o2" / "predictions.json").read_text())
+    assert manifest["threshold"] == 0.3 and manifest["images"] == ["p"]
+    assert manifest["model"]["model"] == str(bundle) and manifest["model"]["dataset"] == "synthetic"
     capsys.readouterr()
     file_out = tmp_path / "file"
     file_out.write_text("x")

@@ -20,7 +20,7 @@ from torch import nn
 from earnet.bundle import load_bundle, save_bundle
 from earnet.data.fov import fov_diameter
 from earnet.data.transforms import normalise
-from earnet.engine.pipeline import stage_predictor
+from earnet.engine.pipeline import stage_models
 from earnet.engine.run import Run, dataset_split, train_val_ids
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
@@ -78,7 +78,7 @@ def bundle_from_run(run_path: Path, stage_name: str, out: Path, extra: dict | No
     """Bundle a run's stage (stage 1 alone, or stage 1 + a stage 2) for shipping."""
     run = Run(run_path)
     config = run.config()
-    predictor, threshold = stage_predictor(run, stage_name)
+    stage1, stage2, threshold = stage_models(run, stage_name)
     train_ids, _ = train_val_ids(run, config)
     train = dataset_split(config, "train")
     diameters = [fov_diameter(train[i].fov) for i, sample_id in enumerate(train.ids) if sample_id in set(train_ids)]
@@ -91,7 +91,5 @@ def bundle_from_run(run_path: Path, stage_name: str, out: Path, extra: dict | No
             "dataset": config.dataset, "stage": stage_name, "normalisation": "ImageNet mean/std on RGB in [0, 1]",
             "test_metrics": {k: metrics[k] for k in ("f1", "auc_roc", "acc", "se", "sp", "mcc") if k in metrics},
             **(extra or {})}
-    stage1 = predictor.stage1.cpu().to(memory_format=torch.contiguous_format)
-    stage2 = predictor.stage2.cpu().to(memory_format=torch.contiguous_format) if predictor.stage2 else None
     save_bundle(out, stage1, stage2, meta)
     return out

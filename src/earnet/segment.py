@@ -4,6 +4,9 @@ Vessel calibre in pixels depends on the camera and resolution, so every photogra
 is first rescaled so that its field of view has the diameter (in pixels) of the
 training images' FOV (stored in the bundle, e.g. ~540 px for DRIVE); the probability
 map is computed there (in tiles if large) and resized back to the photograph's size.
+Photographs whose FOV is already within 5 % of that diameter are not resampled: the
+vessel calibre differs by well under a pixel, and photographs from the training
+camera then get exactly the predictions the bundle's test metrics were measured on.
 Pixels outside the FOV get probability 0.
 """
 
@@ -25,6 +28,8 @@ TTA_CHOICES = ("none", "flip", "ms")
 MS_SCALES = (0.5, 1.0, 2.0)
 
 MIN_FOV_DIAMETER = 32
+RESCALE_TOLERANCE = 0.05
+"""FOV diameters within this fraction of the bundle's are used as they are."""
 
 
 @dataclass
@@ -84,6 +89,8 @@ class FundusSegmenter:
         if diameter < MIN_FOV_DIAMETER:
             raise EarnetError("no field of view detected (is this a fundus photograph? pass --mask)")
         scale = self.training_fov_diameter / diameter
+        if abs(scale - 1) <= RESCALE_TOLERANCE:
+            scale = 1.0
         predictions = [self.predictor.predict_scaled(image, scale * extra) for extra in self.scales]
         probability = np.mean([p.probability for p in predictions], axis=0).astype(np.float32)
         probability[~fov] = 0

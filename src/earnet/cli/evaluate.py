@@ -16,10 +16,14 @@ from earnet.evaluate import (
     write_report,
 )
 from earnet.exceptions import EarnetError
+from earnet.manifest import MANIFEST, read_manifest
 
 EXAMPLES = """examples:
   # a method's probability maps (01_test.png, 01_test_prob.png or 01_test.npy ...)
   earnet evaluate drive --root data/DRIVE --predictions my_method/
+  # maps written by earnet segment/predict are scored at their model's threshold
+  earnet segment data/DRIVE/test/images --model drive --out out/drive-test
+  earnet evaluate drive --root data/DRIVE --predictions out/drive-test
   # threshold chosen on the TRAINING split's predictions (same folder), then applied to test
   earnet evaluate drive --root data/DRIVE --predictions my_method/ --threshold auto
   # the human baseline: the second observer scored against the first
@@ -44,9 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of predictions named by image id (PNG 8/16-bit, TIFF or .npy)")
     source.add_argument("--observer", type=int, choices=[2],
                         help="evaluate the dataset's second observer instead (human baseline)")
-    parser.add_argument("--threshold", default="0.5",
-                        help="a value in (0, 1], or 'auto': maximise pooled F1 on the training "
-                             "split's predictions (default: 0.5)")
+    parser.add_argument("--threshold", default="model",
+                        help="'model' (default): the threshold recorded in the folder's predictions.json by "
+                             "earnet segment/predict (the model's own, chosen on its validation images), "
+                             "else 0.5; a value in (0, 1]; or 'auto': maximise pooled F1 on the training "
+                             "split's predictions")
     parser.add_argument("--whole-image", action="store_true",
                         help="count every pixel, not only those inside the FOV mask")
     parser.add_argument("--out", metavar="DIR", type=Path,
@@ -56,7 +62,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the report."""
-    threshold = parse_threshold(args.threshold)
+    source = "fixed"
+    if args.threshold == "model":
+        manifest = read_manifest(args.predictions) if args.predictions else None
+        threshold: float | None = float(manifest["threshold"]) if manifest else 0.5
+        if manifest:
+            source = f"the model's, from {args.predictions / MANIFEST}"
+    else:
+        threshold = parse_threshold(args.threshold)
     use_fov = not args.whole_image
     dataset = get_dataset(args.dataset, args.root, args.split)
     if args.observer:
@@ -65,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
             raise EarnetError("--threshold auto needs probabilities; the second observer is a binary map")
     else:
         predict = folder_predictor(dataset, args.predictions)
-    source = "fixed"
     if threshold is None:
         if args.split == "all" or args.split.endswith("train"):  # train, loo<k>/train
             raise EarnetError(f"--threshold auto is chosen on the training split; it cannot be used to "

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from earnet.data.resolution import scale_factor
     from earnet.engine.pipeline import stage_predictor, trained_stages
     from earnet.engine.report import write_prediction_images
+    from earnet.manifest import write_manifest
 
     run_folder = Run(args.run)
     config = run_folder.config()
@@ -56,5 +57,6 @@ def run(args: argparse.Namespace) -> int:
         prediction = predictor.predict_scaled(sample.image, factor)
         prediction.probability[~sample.fov] = 0  # nothing is vessel outside the field of view
         write_prediction_images(args.out, sample.id, sample.image, prediction, threshold)
+    write_manifest(args.out, threshold, {"run": str(args.run), "stage": stage}, list(dataset.ids), {"tta": args.tta})
     print(f"{stage}: wrote {len(dataset)} probability maps to {args.out} (threshold {threshold:.4f})")
     return 0

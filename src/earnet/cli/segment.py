@@ -19,6 +19,7 @@ from earnet.io import (
     read_rgb,
     write_png,
 )
+from earnet.manifest import write_manifest
 from earnet.viz import overlay
 
 EXAMPLES = """examples:
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     for message in errors:
         print(f"earnet: error: {message}", file=sys.stderr)
     rows = []
+    written: list[str] = []
     duplicate = {line.split(":", 1)[0] for line in errors}
     progress = _progress(jobs, args.no_progress)
     for job in progress:
@@ -136,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
             (progress.write if hasattr(progress, "write") else print)(f"earnet: error: {message}", file=sys.stderr)
             continue
         rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, result.seconds))
+        written.append(job.out_stem.name)
+    if written:
+        meta = segmenter.metadata
+        model = {"model": str(args.model), **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
+        write_manifest(args.out, segmenter.threshold, model, written, {"tta": args.tta, "tile": args.tile})
     _summary(rows, args.out)
     return 2 if errors else 0
 

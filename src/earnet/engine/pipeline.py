@@ -29,6 +29,7 @@ from earnet.io import (
     write_text,
 )
 from earnet.metrics import best_f1_threshold
+from earnet.models.error_attention import VesselSegmenter
 from earnet.types import Sample
 
 
@@ -171,15 +172,21 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
     return result
 
 
-def stage_predictor(run: Run, stage_name: str, device: str = "cpu", tta: str = "none",
-                    tile: int = 1024) -> tuple[Predictor, float]:
-    """The predictor and threshold of ``stage1`` or a ``stage2-*`` folder of a run."""
+def stage_models(run: Run, stage_name: str) -> tuple[VesselSegmenter, VesselSegmenter | None, float]:
+    """Stage 1, stage 2 (``None`` for ``stage1``) and threshold of a run's stage folder."""
     stage_dir = run.path / stage_name
     if not (stage_dir / "model.safetensors").is_file():
         raise InputError(stage_dir, "no trained model here")
     stage1, _ = load_model(run.stage1 / "model.safetensors")
     stage2 = None if stage_name == "stage1" else load_model(stage_dir / "model.safetensors")[0]
-    return Predictor(stage1, stage2, device=device, tta=tta, tile=tile), load_threshold(stage_dir)
+    return stage1, stage2, load_threshold(stage_dir)
+
+
+def stage_predictor(run: Run, stage_name: str, device: str = "cpu", tta: str = "none",
+                    tile: int = 1024) -> tuple[Predictor, float]:
+    """The predictor and threshold of ``stage1`` or a ``stage2-*`` folder of a run."""
+    stage1, stage2, threshold = stage_models(run, stage_name)
+    return Predictor(stage1, stage2, device=device, tta=tta, tile=tile), threshold
 
 
 def trained_stages(run: Run) -> list[str]:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from earnet.data.transforms import normalise, to_tensor_image
+from earnet.inference.fusion import fold_batch_norm
 from earnet.inference.tiling import sliding_window
 from earnet.models.error_attention import VesselSegmenter
 
@@ -52,6 +53,9 @@ class Predictor:
         tile: tile side for sliding-window inference (images up to this size run whole).
         tta: ``none`` or ``flip`` (average over horizontal/vertical flips).
         bf16: use bf16 autocast; ``None`` decides by hardware.
+
+    The predictor runs its own copies of the models with batch norm folded into the
+    convolutions (faster; the models passed in are not changed).
     """
 
     def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None = None, device: str = "cpu",
@@ -59,8 +63,8 @@ class Predictor:
         if tta not in TTA_MODES:
             raise ValueError(f"unknown TTA mode {tta!r}; valid: {', '.join(TTA_MODES)}")
         self.device = torch.device(device)
-        self.stage1 = stage1.eval().to(self.device, memory_format=torch.channels_last)
-        self.stage2 = stage2.eval().to(self.device, memory_format=torch.channels_last) if stage2 else None
+        self.stage1 = fold_batch_norm(stage1).to(self.device, memory_format=torch.channels_last)
+        self.stage2 = fold_batch_norm(stage2).to(self.device, memory_format=torch.channels_last) if stage2 else None
         self.tile = tile
         self.tta = tta
         self.bf16 = bf16_supported(self.device) if bf16 is None else bf16

@@ -16,6 +16,15 @@ from torch import nn
 from earnet.models.base import BackboneOutput, conv_bn_relu
 
 
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``; as two elementwise maxima when H and W are even, which on CPU
+    is ~3x faster (the library kernel also computes argmax indices, which inference discards)."""
+    if x.shape[-1] % 2 or x.shape[-2] % 2:
+        return F.max_pool2d(x, 2)
+    return torch.maximum(torch.maximum(x[..., ::2, ::2], x[..., 1::2, ::2]),
+                         torch.maximum(x[..., ::2, 1::2], x[..., 1::2, 1::2]))
+
+
 class _DoubleConv(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels))
@@ -40,7 +49,7 @@ class MiniUNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         skips = []
         for i, block in enumerate(self.down):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            x = block(x if i == 0 else max_pool_2x2(x))
             skips.append(x)
         x = skips.pop()
         for up, merge in zip(self.up, self.merge):
