@@ -28,7 +28,13 @@ from pathlib import Path
 import torch
 
 from earnet.config import config_from_dict, dataset_defaults
-from earnet.engine.pipeline import run_errors, run_stage1, run_stage2, stage_models, stage_predictor
+from earnet.engine.pipeline import (
+    run_errors,
+    run_stage1,
+    run_stage2,
+    stage_models,
+    stage_predictor,
+)
 from earnet.engine.report import evaluate_stage
 from earnet.engine.run import Run, dataset_split, git_revision, open_run
 from earnet.models.registry import count_parameters

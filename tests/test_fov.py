@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import shared_dataset
-
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
