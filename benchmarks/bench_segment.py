@@ -2,10 +2,12 @@
 
 Each (model, TTA, input size) is measured in a fresh subprocess, so the peak RSS is
 that configuration's own. Inputs: a DRIVE-size photograph (565x584) and a 3504x2336
-one (HRF's size), both synthetic fundus images (no dataset needed).
+one (HRF's size), both synthetic fundus images (no dataset needed) with the FOV
+diameter of those datasets' photographs (540 and ~3300 px).
 
     python benchmarks/bench_segment.py                       # every bundled model
     python benchmarks/bench_segment.py --models drive --tta none flip ms --repeat 5
+    python benchmarks/bench_segment.py --models drive --tta none --sizes drive --breakdown
 """
 
 from __future__ import annotations
@@ -21,21 +23,29 @@ import sys
 import time
 from pathlib import Path
 
-SIZES = {"drive": (584, 565), "hrf": (2336, 3504)}
+SIZES = {"drive": (584, 565, 540), "hrf": (2336, 3504, 3300)}
+"""(height, width, FOV diameter) of DRIVE's and HRF's photographs."""
 RESULTS = Path(__file__).parent / "results" / "segment.json"
 
 
-def photograph(height: int, width: int):  # noqa: ANN201
-    """A synthetic fundus photograph of the given size (square fundus, padded sideways)."""
+def photograph(height: int, width: int, fov_diameter: int):  # noqa: ANN201
+    """A synthetic fundus photograph of the given size whose field of view is ``fov_diameter`` px
+    across (centred; cut at top and bottom when wider than the image, as HRF's are)."""
     import numpy as np
+    from PIL import Image
 
+    from earnet.data.fov import derive_fov
+    from earnet.data.fov import fov_diameter as measure_fov
     from earnet.data.synthetic_fundus import generate_fundus
 
-    side = min(height, width)
-    square = generate_fundus(0, side).image
+    square = generate_fundus(0, 512).image
+    side = round(512 * fov_diameter / measure_fov(derive_fov(square)))
+    square = np.asarray(Image.fromarray(square).resize((side, side), Image.Resampling.BICUBIC))
     out = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - side) // 2, (width - side) // 2
-    out[top:top + side, left:left + side] = square
+    rows, cols = min(height, side), min(width, side)
+    top, left = (side - rows) // 2, (side - cols) // 2
+    out_top, out_left = (height - rows) // 2, (width - cols) // 2
+    out[out_top:out_top + rows, out_left:out_left + cols] = square[top:top + rows, left:left + cols]
     return out
 
 
@@ -59,6 +69,42 @@ def measure(model: str, tta: str, size: str, repeat: int, threads: int | None) -
             "bf16": segmenter.predictor.bf16, "threads": torch.get_num_threads()}
 
 
+def breakdown(model: str, repeat: int, threads: int | None) -> dict[str, float]:
+    """Seconds per DRIVE-size image spent in each part of ``earnet segment`` (no TTA)."""
+    import tempfile
+
+    import torch
+
+    from earnet.cli.segment import _write
+    from earnet.data.fov import derive_fov
+    from earnet.data.transforms import to_tensor_image
+    from earnet.inference.predictor import Predictor
+    from earnet.segment import FundusSegmenter
+
+    if threads:
+        torch.set_num_threads(threads)
+    image = photograph(*SIZES["drive"])
+    segmenter = FundusSegmenter(model)
+    tensor = to_tensor_image(image)[None]
+    stage1_only = Predictor(segmenter.predictor.stage1, None)
+    result = segmenter.segment(image)
+
+    def seconds(work) -> float:  # noqa: ANN001
+        work()
+        start = time.perf_counter()
+        for _ in range(repeat):
+            work()
+        return (time.perf_counter() - start) / repeat
+
+    with tempfile.TemporaryDirectory() as folder:
+        parts = {"fov": seconds(lambda: derive_fov(image)),
+                 "stage1": seconds(lambda: stage1_only.predict_tensor(tensor)),
+                 "stage1+stage2": seconds(lambda: segmenter.predictor.predict_tensor(tensor)),
+                 "segment (all of the above)": seconds(lambda: segmenter.segment(image)),
+                 "write 3 PNGs": seconds(lambda: _write(Path(folder) / "x", image, result, False))}
+    return {**parts, "threads": torch.get_num_threads()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", help="bundled names or bundle paths (default: all bundled)")
@@ -66,9 +112,14 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", default=list(SIZES))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--breakdown", action="store_true", help="also time each part for the first model")
+    parser.add_argument("--parts", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=3, metavar=("MODEL", "TTA", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.parts:
+        print(json.dumps(breakdown(args.parts, args.repeat, args.threads)))
+        return 0
     if args.one:
         print(json.dumps(measure(*args.one, args.repeat, args.threads)))
         return 0
@@ -84,15 +135,24 @@ def main() -> int:
                     command += ["--threads", str(args.threads)]
                 result = subprocess.run(command, capture_output=True, text=True, check=True)
                 row = {"model": Path(model).stem, "tta": tta, "input": f"{SIZES[size][1]}x{SIZES[size][0]}",
+                       "fov_diameter": SIZES[size][2],
                        **json.loads(result.stdout.strip().splitlines()[-1])}
                 rows.append(row)
                 print(row, flush=True)
+    parts = None
+    if args.breakdown:
+        command = [sys.executable, __file__, "--parts", models[0], "--repeat", str(args.repeat)]
+        command += ["--threads", str(args.threads)] if args.threads else []
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        parts = {"model": Path(models[0]).stem, "input": "565x584", "seconds": json.loads(result.stdout.strip().splitlines()[-1])}
+        print(parts, flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({"command": "python " + " ".join(sys.argv),
                                         "date": datetime.date.today().isoformat(),
-                                        "machine": {"cpu": cpu, "cores": os.cpu_count()}, "rows": rows},
+                                        "machine": {"cpu": cpu, "cores": os.cpu_count()}, "rows": rows,
+                                        "breakdown": parts},
                                        indent=2) + "\n")
     print(f"wrote {args.results}")
     return 0

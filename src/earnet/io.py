@@ -205,6 +205,10 @@ def write_text(path: str | Path, text: str) -> None:
         handle.write(text)
 
 
+PNG_COMPRESS_LEVEL = 1
+"""zlib level for written PNGs: ~4x faster than Pillow's default (6) for ~15 % larger files."""
+
+
 def write_png(path: str | Path, array: np.ndarray) -> None:
     """Write ``uint8``/``uint16`` gray or RGB data as PNG, atomically."""
     if array.dtype == np.uint16:
@@ -214,7 +218,7 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
     else:
         image = Image.fromarray(np.asarray(array, dtype=np.uint8))
     with atomic_write(path) as handle:
-        image.save(handle, format="PNG")
+        image.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 def probability_to_uint16(probability: np.ndarray) -> np.ndarray:
