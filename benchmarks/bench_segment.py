@@ -105,6 +105,12 @@ def breakdown(model: str, repeat: int, threads: int | None) -> dict[str, float]:
     return {**parts, "threads": torch.get_num_threads()}
 
 
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", help="bundled names or bundle paths (default: all bundled)")
@@ -151,7 +157,8 @@ def main() -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({"command": "python " + " ".join(sys.argv),
                                         "date": datetime.date.today().isoformat(),
-                                        "machine": {"cpu": cpu, "cores": os.cpu_count()}, "rows": rows,
+                                        "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch": _torch_version()},
+                                        "rows": rows,
                                         "breakdown": parts},
                                        indent=2) + "\n")
     print(f"wrote {args.results}")
