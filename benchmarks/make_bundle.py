@@ -43,16 +43,21 @@ def best_stage(run: Run) -> tuple[str, float]:
     return name, scores[name]
 
 
-def segment_metrics(bundle: Path, run: Run) -> dict[str, float]:
-    """Pooled test metrics of ``earnet segment`` + ``earnet evaluate`` with this bundle."""
+def segment_metrics(bundle: Path, run: Run) -> dict[str, dict[str, float]]:
+    """Pooled test metrics of ``earnet segment`` + ``earnet evaluate`` with this bundle: over the
+    whole test split (key ``""``) and, for a combined dataset, over each source's test images."""
     segmenter = FundusSegmenter(bundle)
-    accumulator = MetricAccumulator(segmenter.threshold)
+    dataset = run.config().dataset
+    sources = dataset.split("+") if "+" in dataset else []
+    accumulators = {key: MetricAccumulator(segmenter.threshold) for key in ["", *sources]}
     for sample in dataset_split(run.config(), "test"):
         probability = segmenter.segment(sample.image).probability
         stored = (probability_to_uint16(probability).astype(np.float64) / 65535).astype(np.float32)  # <stem>_prob.png
-        accumulator.add(sample.id, stored, sample.label, sample.fov)
-    pooled = accumulator.pooled()
-    return {k: float(pooled[k]) for k in STORED}
+        for key, accumulator in accumulators.items():
+            if sample.id.startswith(f"{key}_") or not key:
+                accumulator.add(sample.id, stored, sample.label, sample.fov)
+    return {key: {k: float(v) for k, v in accumulator.pooled().items() if k in STORED}
+            for key, accumulator in accumulators.items()}
 
 
 def main() -> int:
@@ -67,7 +72,12 @@ def main() -> int:
                           {"selected_by": "best validation F1" if not args.stage else "given", "val_f1": score})
     stage1, stage2, meta = load_bundle(out)
     meta["run_test_metrics"] = meta.get("test_metrics", {})
-    meta["test_metrics"] = segment_metrics(out, run)
+    measured = segment_metrics(out, run)
+    meta["test_metrics"] = measured.pop("")
+    if measured:
+        meta["test_metrics_by_dataset"] = measured
+        for source, metrics in measured.items():
+            print(f"  test on {source}: {metrics}")
     meta["test_protocol"] = ("earnet segment on the test split (FOV derived, resolution rule, 16-bit maps), scored "
                              "inside the dataset's FOV masks at the bundle threshold, pooled over pixels")
     save_bundle(out, stage1, stage2, meta)

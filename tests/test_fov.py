@@ -8,7 +8,15 @@ from conftest import shared_dataset
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from earnet.data.fov import _median_above, convex_hull_mask, derive_fov
+from earnet.data.fov import (
+    _erode_rows,
+    _hull_rows,
+    _median_above,
+    _percentile_uint8,
+    _rows_to_mask,
+    convex_hull_mask,
+    derive_fov,
+)
 
 H, W = 180, 200
 
@@ -105,6 +113,22 @@ def test_convex_hull_mask_equals_scikit_image() -> None:
         mask = rng.random((height, width)) < rng.random() * 0.3
         mask[rng.integers(height), rng.integers(width)] = True
         np.testing.assert_array_equal(convex_hull_mask(mask), convex_hull_image(mask))
+
+
+def test_row_erosion_equals_binary_erosion_with_inside_border() -> None:
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        height, width = rng.integers(1, 30, 2)
+        mask = rng.random((height, width)) < rng.random() * 0.3
+        eroded = _rows_to_mask(*_erode_rows(*_hull_rows(mask), width), width)
+        expected = ndimage.binary_erosion(convex_hull_mask(mask), iterations=1, border_value=1)
+        np.testing.assert_array_equal(eroded, expected)
+
+
+def test_histogram_percentile_matches_numpy() -> None:
+    channel = np.random.default_rng(10).integers(0, 256, (41, 29)).astype(np.uint8)
+    for q in (0, 1, 50, 99, 100):
+        assert _percentile_uint8(channel, q) == np.percentile(channel, q, method="lower")
 
 
 def test_convex_hull_mask_of_empty_mask_is_empty() -> None:

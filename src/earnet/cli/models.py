@@ -20,12 +20,14 @@ def run(args: argparse.Namespace) -> int:
     if not models:
         print("no bundled models in this installation")
         return 0
-    print(f"{'name':<12}{'backbone':<10}{'refinement':<12}{'trained on':<12}{'test F1':>8}{'AUC':>8}{'size':>9}")
+    rows = [("name", "backbone", "refinement", "trained on", "test F1", "AUC", "size")]
     for name, path in models.items():
         meta = read_bundle_metadata(path)
         metrics = meta.get("test_metrics", {})
-        f1, auc = metrics.get("f1"), metrics.get("auc_roc")
-        print(f"{name:<12}{meta['backbone']:<10}{meta['refinement']:<12}{meta.get('dataset', '?'):<12}"
-              f"{f1 if f1 is None else format(f1, '.4f'):>8}{auc if auc is None else format(auc, '.4f'):>8}"
-              f"{path.stat().st_size / 1e6:>7.2f}MB")
+        scores = [format(metrics[k], ".4f") if isinstance(metrics.get(k), float) else "-" for k in ("f1", "auc_roc")]
+        rows.append((name, meta["backbone"], meta["refinement"], meta.get("dataset", "?"), *scores,
+                     f"{path.stat().st_size / 1e6:.2f}MB"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) if i < 4 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     return 0
