@@ -118,7 +118,8 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", default=list(SIZES))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    parser.add_argument("--breakdown", action="store_true", help="also time each part for the first model")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time each part for the default model (drive), else the first")
     parser.add_argument("--parts", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=3, metavar=("MODEL", "TTA", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -147,10 +148,11 @@ def main() -> int:
                 print(row, flush=True)
     parts = None
     if args.breakdown:
-        command = [sys.executable, __file__, "--parts", models[0], "--repeat", str(args.repeat)]
+        chosen = "drive" if "drive" in models else models[0]
+        command = [sys.executable, __file__, "--parts", chosen, "--repeat", str(args.repeat)]
         command += ["--threads", str(args.threads)] if args.threads else []
         result = subprocess.run(command, capture_output=True, text=True, check=True)
-        parts = {"model": Path(models[0]).stem, "input": "565x584", "seconds": json.loads(result.stdout.strip().splitlines()[-1])}
+        parts = {"model": Path(chosen).stem, "input": "565x584", "seconds": json.loads(result.stdout.strip().splitlines()[-1])}
         print(parts, flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
