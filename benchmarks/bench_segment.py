@@ -152,7 +152,8 @@ def main() -> int:
         command = [sys.executable, __file__, "--parts", chosen, "--repeat", str(args.repeat)]
         command += ["--threads", str(args.threads)] if args.threads else []
         result = subprocess.run(command, capture_output=True, text=True, check=True)
-        parts = {"model": Path(chosen).stem, "input": "565x584", "seconds": json.loads(result.stdout.strip().splitlines()[-1])}
+        seconds = json.loads(result.stdout.strip().splitlines()[-1])
+        parts = {"model": Path(chosen).stem, "input": "565x584", "seconds": seconds}
         print(parts, flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
