@@ -1,0 +1,48 @@
+"""The bundles shipped in the package, and ``earnet models`` that lists them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from earnet.bundle import bundled_models, load_bundle, read_bundle_metadata
+from earnet.cli.main import main
+from earnet.data.synthetic_fundus import generate_fundus
+from earnet.segment import FundusSegmenter
+
+SHIPPED = ("all", "chase_db1", "drive", "stare")
+
+
+def test_every_promised_model_ships_small_with_complete_metadata() -> None:
+    models = bundled_models()
+    assert set(SHIPPED) <= set(models)
+    for name in SHIPPED:
+        path = models[name]
+        assert path.stat().st_size < 5e6, f"{name} is {path.stat().st_size / 1e6:.1f} MB"
+        meta = read_bundle_metadata(path)
+        for key in ("backbone", "threshold", "fov_diameter", "dataset", "normalisation", "earnet_version",
+                    "test_metrics", "test_protocol"):
+            assert key in meta, f"{name}: no {key}"
+        assert 0 < meta["threshold"] < 1 and meta["fov_diameter"] > 100
+        assert 0.75 < meta["test_metrics"]["f1"] < 1 and 0.95 < meta["test_metrics"]["auc_roc"] < 1
+    assert set(read_bundle_metadata(models["all"])["test_metrics_by_dataset"]) == {"drive", "chase_db1", "stare"}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_bundled_model_loads_and_segments(name: str) -> None:
+    stage1, stage2, meta = load_bundle(name)
+    assert stage1 is not None and (stage2 is None) == (meta["refinement"] == "none")
+    photo = generate_fundus(0, 200).image
+    result = FundusSegmenter(name).segment(photo)
+    assert result.probability.shape == (200, 200) and np.isfinite(result.probability).all()
+    assert 0.02 < result.vessel_fraction < 0.4
+
+
+def test_models_command_lists_each_with_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["name", "backbone"]
+    for name in SHIPPED:
+        row = next(line for line in lines if line.split()[0] == name)
+        f1 = read_bundle_metadata(bundled_models()[name])["test_metrics"]["f1"]
+        assert f"{f1:.4f}" in row
