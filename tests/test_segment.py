@@ -139,6 +139,28 @@ def test_cli_stdin_list_mask_and_bad_setup(bundle: Path, tmp_path: Path, monkeyp
     assert "unknown model" in capsys.readouterr().err
 
 
+def test_error_attention_with_a_one_stage_model_fails_before_writing(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    single = tmp_path / "single.safetensors"
+    save_bundle(single, create_model("wnet"), None, {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 120})
+    photo = tmp_path / "p.png"
+    Image.fromarray(_photo(160, 6)).save(photo)
+    out = tmp_path / "out"
+    assert main(["segment", str(photo), "--model", str(single), "--out", str(out), "--error-attention"]) == 2
+    assert "two-stage" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_manifest_names_images_by_path_under_out(bundle: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    Image.fromarray(_photo(160, 7)).save(inputs / "sub" / "b.png")
+    Image.fromarray(_photo(160, 8)).save(inputs / "a.png")
+    out = tmp_path / "out"
+    assert main(["segment", str(inputs), "--model", str(bundle), "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "predictions.json").read_text())["images"] == ["a", "sub/b"]
+
+
 def test_onnx_export_matches_pytorch(bundle: Path, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     from earnet.export import ProbabilityGraph

@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     segmenter = FundusSegmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
                                 threshold=parse_threshold(args.threshold))
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
+    if args.error_attention and segmenter.predictor.stage2 is None:
+        raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
     for message in errors:
         print(f"earnet: error: {message}", file=sys.stderr)
     rows = []
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             (progress.write if hasattr(progress, "write") else print)(f"earnet: error: {message}", file=sys.stderr)
             continue
         rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, result.seconds))
-        written.append(job.out_stem.name)
+        written.append(job.out_stem.relative_to(args.out).as_posix())
     if written:
         meta = segmenter.metadata
         model = {"model": str(args.model), **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
@@ -151,9 +153,7 @@ def _write(stem: Path, image: np.ndarray, result, with_attention: bool) -> None:
     write_png(stem.parent / f"{stem.name}_prob.png", probability_to_uint16(result.probability))
     write_png(stem.parent / f"{stem.name}_mask.png", result.mask)
     write_png(stem.parent / f"{stem.name}_overlay.png", overlay(image, result.mask))
-    if with_attention:
-        if result.error_attention is None:
-            raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
+    if with_attention and result.error_attention is not None:
         write_png(stem.parent / f"{stem.name}_attention.png", np.round(result.error_attention * 255).astype(np.uint8))
 
 
