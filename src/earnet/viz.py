@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from earnet.io import atomic_write
 
-from earnet.io import atomic_write  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
+def _pyplot():  # noqa: ANN202
+    """matplotlib's pyplot on the file-only Agg backend, imported when first plotting
+    (it costs ~0.5 s, which commands that draw nothing should not pay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Figure, path: Path) -> None:
+    plt = _pyplot()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
@@ -24,7 +36,7 @@ def _save(figure: plt.Figure, path: Path) -> None:
 
 def plot_curve(x: np.ndarray, y: np.ndarray, path: Path, *, kind: str, title: str, area: float) -> None:
     """Save a ROC (``kind="roc"``) or precision-recall (``kind="pr"``) curve as PNG."""
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    figure, axes = _pyplot().subplots(figsize=(4.5, 4.5))
     axes.plot(x, y, lw=1.5, label=f"{'AUC' if kind == 'roc' else 'AP'} = {area:.4f}")
     if kind == "roc":
         axes.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey")
