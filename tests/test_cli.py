@@ -227,3 +227,10 @@ def test_real_drive_second_observer(tmp_path: Path) -> None:
     assert pooled["acc"] == pytest.approx(0.947, abs=0.002)
     assert pooled["se"] == pytest.approx(0.776, abs=0.002)
     assert pooled["sp"] == pytest.approx(0.972, abs=0.002)
+
+
+def test_cli_starts_without_importing_torch() -> None:
+    """``earnet --help`` and the commands that need no model start without torch (~1 s, not ~4 s)."""
+    code = "import sys, earnet.cli.main; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

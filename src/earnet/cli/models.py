@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from earnet.bundle import bundled_models, read_bundle_metadata
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``earnet models``."""
@@ -16,6 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per bundled model."""
+    from earnet.bundle import bundled_models, read_bundle_metadata  # imports torch: only when listing
+
     models = bundled_models()
     if not models:
         print("no bundled models in this installation")
