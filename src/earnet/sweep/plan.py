@@ -24,7 +24,7 @@ def stage_name(refinement: str, in_sample: bool) -> str:
     return f"stage2-{refinement}{'-in_sample' if in_sample else ''}"
 
 
-def test_metrics(run: Path, stage: str) -> Path:
+def metrics_file(run: Path, stage: str) -> Path:
     """The test metrics a finished stage leaves behind."""
     return run / "test" / stage / "metrics.json"
 
@@ -92,11 +92,11 @@ def plan_run(experiment: Experiment, spec: RunSpec) -> RunPlan:
     config = spec.config
     if experiment.command == "fit":
         first = Step(("fit", experiment.dataset, *root, "--out", out, *common),
-                     (test_metrics(spec.out, "stage1"),
-                      test_metrics(spec.out, stage_name(config.refinement, config.in_sample))))
+                     (metrics_file(spec.out, "stage1"),
+                      metrics_file(spec.out, stage_name(config.refinement, config.in_sample))))
     else:
         first = Step(("train", "--stage", "1", "--dataset", experiment.dataset, *root, "--out", out, *common,
-                      "--test"), (test_metrics(spec.out, "stage1"),))
+                      "--test"), (metrics_file(spec.out, "stage1"),))
     steps = [first]
     made_errors = {config.in_sample} if experiment.command == "fit" else set()
     for variant in experiment.variants:
@@ -112,7 +112,7 @@ def plan_run(experiment: Experiment, spec: RunSpec) -> RunPlan:
             continue
         steps.append(Step(("train", "--stage", "2", "--out", out, "--refinement", refinement,
                            "--in-sample", "true" if in_sample else "false", "--no-progress", "--test"),
-                          (test_metrics(spec.out, stage),)))
+                          (metrics_file(spec.out, stage),)))
     return RunPlan(spec, tuple(steps))
 
 
