@@ -145,6 +145,10 @@ def summarize(records: list[RunRecord], metrics: list[str] | None = None, by: li
     for name in metrics:
         if name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+    known = {key for record in records for key in record.config}
+    unknown = [key for key in by or [] if key not in known]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown[0]!r}: no run's config.yaml has it")
     settings = [*(by if by is not None else swept_keys(records)), "stage"]
     if not group:
         settings = ["run", *settings, "seed"]
