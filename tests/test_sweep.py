@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import textwrap
 import threading
@@ -261,3 +262,32 @@ def test_emit_writes_a_slurm_job_array_of_the_unfinished_runs(tmp_path: Path,
 def test_shipped_experiments_are_valid() -> None:
     for path in sorted((REPO / "experiments").glob("*.yaml")):
         assert plan_experiment(load_experiment(path)), path
+
+
+def test_a_run_locked_by_another_process_is_left_alone(tmp_path: Path) -> None:
+    import fcntl
+
+    path = experiment_file(tmp_path, "dataset: synthetic\ngrid: {seed: [0, 1]}\n")
+    runs = tmp_path / "runs"
+    plans = plan_experiment(load_experiment(path, runs))
+    (runs / "logs").mkdir(parents=True)
+    with open(runs / "logs" / "s0.lock", "a") as held:  # e.g. an earnet left running by a killed sweep
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        stream = io.StringIO()
+        outcomes = Sweep(plans, runs / "logs", jobs=2, threads=1, stream=stream, program=fake_program(tmp_path)).run()
+    assert [o.status for o in outcomes] == ["busy", "done"] and "busy s0" in stream.getvalue()
+    assert not (runs / "s0").exists()
+    # the lock is held by the run's own subprocess while it runs
+    sweep = Sweep(plans, runs / "logs", jobs=1, threads=1, stream=io.StringIO(),
+                  program=fake_program(tmp_path, sleep=30))
+    thread = threading.Thread(target=sweep.run)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not sweep._processes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (process,) = sweep._processes.values()
+    fds = Path(f"/proc/{process.pid}/fd")
+    if fds.is_dir():  # Linux: the child holds the lock file open, so the lock outlives the sweep
+        assert any(os.readlink(fd) == str(runs / "logs" / "s0.lock") for fd in fds.iterdir())
+    sweep._stop_all()
+    thread.join(timeout=20)

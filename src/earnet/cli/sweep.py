@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     failed = [o for o in outcomes if o.status == "failed"]
     ran = sum(o.status == "done" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
-    print(f"sweep: {ran} finished now, {skipped} were already finished, {len(failed)} failed")
+    busy = sum(o.status == "busy" for o in outcomes)
+    print(f"sweep: {ran} finished now, {skipped} were already finished, {len(failed)} failed"
+          + (f", {busy} left to the process already running them" if busy else ""))
     for outcome in failed:
         print(f"  failed: {outcome.name}: {outcome.message} (log: {outcome.log})")
     print(f"table: earnet summarize {shlex.quote(str(experiment.out))}")

@@ -49,7 +49,7 @@ class Outcome:
     """How one run ended."""
 
     name: str
-    status: str  # done, failed, skipped, interrupted
+    status: str  # done, failed, skipped, busy, interrupted
     seconds: float
     log: Path | None
     returncode: int = 0
@@ -112,8 +112,18 @@ class Sweep:
     def _run_one(self, plan: RunPlan) -> Outcome:
         if self._stopping.is_set():
             return Outcome(plan.name, "interrupted", 0.0, None)
-        commands = plan.pending()
         log = self.log_dir / f"{plan.name}.log"
+        # The lock is inherited by the run's subprocesses: a run whose earnet outlived a killed
+        # sweep (or that another sweep is running) is left alone until it exits.
+        with open(self.log_dir / f"{plan.name}.lock", "a") as lock:
+            if not _try_lock(lock.fileno()):
+                outcome = Outcome(plan.name, "busy", 0.0, log, message="another process is running it")
+                self._report(outcome)
+                return outcome
+            return self._run_locked(plan, log, lock.fileno())
+
+    def _run_locked(self, plan: RunPlan, log: Path, lock: int) -> Outcome:
+        commands = plan.pending()
         start = self.clock()
         verb = "resume" if plan.status() == "partial" else "start"
         self._print(f"{verb:>8} {plan.name} -> {plan.out} ({len(commands)} command{'s' * (len(commands) != 1)})")
@@ -127,7 +137,8 @@ class Sweep:
                     if self._stopping.is_set():
                         return Outcome(plan.name, "interrupted", self.clock() - start, log)
                     process = subprocess.Popen([*self.program, *command], stdout=handle, stderr=subprocess.STDOUT,
-                                               stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                               stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                               pass_fds=(lock,))
                     self._processes[plan.name] = process
                 returncode = process.wait()
                 with self._lock:
@@ -164,7 +175,9 @@ class Sweep:
             self._failed += outcome.status == "failed"
             finished, failed, total = self._finished, self._failed, self._to_run
         minutes = outcome.seconds / 60
-        if outcome.status == "failed":
+        if outcome.status == "busy":
+            line = f"    busy {outcome.name}: {outcome.message}; not started"
+        elif outcome.status == "failed":
             line = (f"  FAILED {outcome.name} after {minutes:.1f} min (exit {outcome.returncode}): "
                     f"{outcome.message or 'see the log'}; log: {outcome.log}")
         else:
@@ -181,6 +194,19 @@ def progress_bar(finished: int, total: int, failed: int = 0) -> str:
     filled = round(BAR_WIDTH * finished / total) if total else BAR_WIDTH
     failed_text = f" ({failed} failed)" if failed else ""
     return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {finished}/{total} runs finished{failed_text}"
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the run's lock without waiting; ``False`` if someone holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no protection against a second sweep
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
