@@ -87,9 +87,11 @@ class Sweep:
                 todo.append(plan)
         self._to_run = len(todo)
         skipped = len(self.plans) - len(todo)
-        self._print(f"sweep: {len(self.plans)} runs, {skipped} already finished, {len(todo)} to run "
-                    f"({self.jobs} at a time, {self.threads} thread{'s' if self.threads > 1 else ''} each; "
-                    f"logs in {self.log_dir})")
+        resumed = sum(plan.status() == "partial" for plan in todo)
+        self._print(f"sweep: {len(self.plans)} runs, {skipped} already finished, {len(todo)} to run"
+                    + (f" ({resumed} to resume)" if resumed else "") + " "
+                    f"[{self.jobs} at a time, {self.threads} thread{'s' if self.threads > 1 else ''} each; "
+                    f"logs in {self.log_dir}]")
         if todo:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="earnet-sweep")
