@@ -210,7 +210,7 @@ def test_runner_runs_what_is_missing_reports_failures_and_goes_on(tmp_path: Path
     assert failed.returncode == 2 and failed.message == "earnet: error: boom in seed 1"
     assert failed.log == runs / "logs" / "s1.log" and "boom" in failed.log.read_text()
     printed = stream.getvalue()
-    assert f"FAILED s1" in printed and str(failed.log) in printed
+    assert "FAILED s1" in printed and str(failed.log) in printed
     assert "[########################] 3/3 runs finished (1 failed)" in printed
     # a second sweep starts only the failed run
     outcomes = Sweep(plans, runs / "logs", jobs=2, threads=1, stream=io.StringIO(),

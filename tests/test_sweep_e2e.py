@@ -54,3 +54,25 @@ def test_sweep_killed_half_way_finishes_only_what_is_missing(tmp_path: Path) -> 
     assert [row[:3] for row in rows] == [["correct", "stage1", "2"], ["correct", "stage2-correct", "2"],
                                          ["paper", "stage1", "2"], ["paper", "stage2-paper", "2"]]
     assert all(row[4] == "±" for row in rows)
+
+
+TINY = ("{epochs: 1, samples_per_epoch: 16, batch_size: 4, crop: 64, val_count: 2, folds: 2, fold_epochs: 1, "
+        "stage2_epochs: 1}")
+
+
+@pytest.mark.slow
+def test_variants_and_stage1_experiments_leave_test_metrics_of_every_stage(tmp_path: Path) -> None:
+    from earnet.cli.main import main
+
+    fit = tmp_path / "variants.yaml"
+    fit.write_text(f"dataset: synthetic\nset: {TINY}\nvariants: [paper-in_sample]\n")
+    stage1 = tmp_path / "stage1.yaml"
+    stage1.write_text(f"dataset: synthetic\ncommand: stage1\nset: {TINY}\ngrid: {{lr: [0.003, 0.01]}}\n")
+    assert main(["sweep", str(fit), "--out", str(tmp_path / "a"), "--jobs", "1"]) == 0
+    assert main(["sweep", str(stage1), "--out", str(tmp_path / "b"), "--jobs", "2"]) == 0
+    for stage in ("stage1", "stage2-correct", "stage2-paper-in_sample"):
+        assert (tmp_path / "a" / "s0" / "test" / stage / "metrics.json").is_file()
+    assert (tmp_path / "a" / "s0" / "errors-in_sample" / "errors.json").is_file()
+    for name in ("lr0.003-s0", "lr0.01-s0"):
+        assert (tmp_path / "b" / name / "test" / "stage1" / "metrics.json").is_file()
+        assert not (tmp_path / "b" / name / "errors-oof").exists()
