@@ -133,7 +133,7 @@ class Sweep:
                "PYTHONUNBUFFERED": "1"}
         with open(log, "a") as handle:
             for command in commands:
-                handle.write(f"$ earnet {' '.join(command)}\n")
+                handle.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n$ earnet {' '.join(command)}\n")
                 handle.flush()
                 with self._lock:
                     if self._stopping.is_set():
@@ -146,6 +146,7 @@ class Sweep:
                 with self._lock:
                     self._processes.pop(plan.name, None)
                 if self._stopping.is_set():
+                    handle.write("# stopped: the sweep was interrupted (run it again to resume)\n")
                     return Outcome(plan.name, "interrupted", self.clock() - start, log, returncode)
                 if returncode != 0:
                     outcome = Outcome(plan.name, "failed", self.clock() - start, log, returncode,
