@@ -107,6 +107,8 @@ def test_formats(runs: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["summarize", str(runs), "--metrics", "test_f1,val_f1", "--sort", "test_f1", "--descending"]) == 0
     text = capsys.readouterr().out
     assert "0.8400 ± 0.0265" in text and "sample std (n − 1)" in text  # stage2-correct over 3 seeds
+    assert main(["summarize", str(runs), "--metrics", "params,train_min"]) == 0
+    assert "3,000  " in capsys.readouterr().out  # equal counts: no "± 0"
     assert main(["summarize", str(runs), "--metrics", "test_f1", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rows[0].keys() == {"refinement", "stage", "runs", "test_f1", "test_f1_std"}

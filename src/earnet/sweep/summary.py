@@ -193,8 +193,8 @@ def _cell(value: Any, digits: int, plus_minus: str = " ± ") -> str:
         return "–"
     if not isinstance(value, Stat):
         return str(value)
-    if value.n == 1 or math.isnan(value.std):
-        return _number(value.mean, digits)
+    if value.n == 1 or math.isnan(value.std) or (value.std == 0 and float(value.mean).is_integer()):
+        return _number(value.mean, digits)  # one run, or a count such as params that cannot vary
     return f"{_number(value.mean, digits)}{plus_minus}{_number(value.std, digits)}"
 
 
