@@ -107,6 +107,16 @@ def test_bad_experiment_file_one_line_naming_the_key_nothing_runs(
     assert not out.exists()
 
 
+def test_a_missing_dataset_root_stops_the_sweep_before_any_run(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = experiment_file(tmp_path, f"dataset: drive\nroot: {tmp_path / 'nowhere'}\ngrid: {{seed: [0, 1]}}\n")
+    assert main(["sweep", str(path), "-n", "--out", str(tmp_path / "runs")]) == 0  # e.g. for a cluster
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--out", str(tmp_path / "runs")]) == 2
+    assert f"root: {tmp_path / 'nowhere'} not found" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_dry_run_prints_each_command_and_folder_and_runs_nothing(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "runs"

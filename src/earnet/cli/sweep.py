@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from earnet.cli.common import EXAMPLES_FORMATTER
-from earnet.exceptions import EarnetError
+from earnet.exceptions import EarnetError, InputError
 
 EXAMPLES = """examples:
   earnet sweep experiments/synthetic-tiny.yaml -n          # print each run's commands and folder
@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         lines = [shell_line(plan.pending(), threads) for plan in plans if plan.status() != "done"]
         print(_slurm_script(experiment.name, lines, threads) if args.emit == "slurm" else "\n".join(lines))
         return 0
+    if experiment.root and not Path(experiment.root).exists():
+        # checked only here: a dry run or an emitted script may be meant for another machine
+        raise InputError(experiment.path, f"root: {experiment.root} not found (paths are relative to the current "
+                                          "folder)")
     jobs = args.jobs or default_jobs(threads)
     sweep = Sweep(plans, experiment.out / "logs", jobs, threads)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
