@@ -76,6 +76,10 @@ def test_runs_list_is_crossed_with_the_grid_and_names_flags(tmp_path: Path) -> N
         grid: {refinement: [correct, paper]}
     """, "t.yaml")
     assert [s.name for s in load_experiment(templated).expand()] == ["t-correct-seed0", "t-paper-seed0"]
+    numbers = experiment_file(tmp_path, "dataset: synthetic\ngrid: {threshold: [auto, 0.5], stage2_lr: [1.0e-4]}\n",
+                              "n.yaml")
+    assert [s.name for s in load_experiment(numbers).expand()] == ["auto-stage2_lr0.0001-s0",
+                                                                   "threshold0.5-stage2_lr0.0001-s0"]
 
 
 @pytest.mark.parametrize(("body", "key", "problem"), [
@@ -93,6 +97,7 @@ def test_runs_list_is_crossed_with_the_grid_and_names_flags(tmp_path: Path) -> N
     ("dataset: synthetic\nvariants: [best]\n", "variants", "must be among"),
     ("dataset: synthetic\nrun_name: fixed\ngrid: {seed: [0, 1]}\n", "run_name", "both named 'fixed'"),
     ("dataset: synthetic\nruns: [{epochs: 0}]\n", "runs[0].epochs", "at least 1"),
+    ("dataset: synthetic\nset: {lr: 0.1}\ngrid: {lr: [0.2]}\n", "grid.lr", "also given in 'set'"),
 ])
 def test_bad_experiment_file_one_line_naming_the_key_nothing_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, key: str, problem: str) -> None:

@@ -113,9 +113,19 @@ def _name_part(key: str, value: Any) -> str:
     """``wnet`` for strings, ``in_sample``/``no_in_sample`` for flags, ``lr0.001`` for numbers."""
     if isinstance(value, bool):
         return key if value else f"no_{key}"
-    if isinstance(value, (int, float)):
-        return f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
+    if isinstance(value, float):
+        return f"{key}{value:g}"
+    if isinstance(value, int) or _is_number(str(value)):
+        return f"{key}{value}"
     return str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fail(path: Path, key: str, problem: str) -> InputError:
@@ -194,6 +204,9 @@ def load_experiment(path: str | Path, out: str | Path | None = None) -> Experime
     if runs_raw is not None and (not isinstance(runs_raw, list) or not runs_raw):
         raise _fail(path, "runs", "expected a non-empty list of mappings of config keys")
     runs = [_check_overrides(path, f"runs[{i}]", entry) for i, entry in enumerate(runs_raw or [])]
+    for key in grid:
+        if key in fixed:
+            raise _fail(path, f"grid.{key}", "also given in 'set'; keep one")
     variants = raw.get("variants") or []
     if not isinstance(variants, list):
         raise _fail(path, "variants", f"expected a list, got {variants!r}")
