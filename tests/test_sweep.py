@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import threading
@@ -22,7 +23,7 @@ from earnet.cli.main import main
 from earnet.engine.run import Run
 from earnet.exceptions import InputError
 from earnet.sweep.experiment import load_experiment
-from earnet.sweep.plan import plan_experiment, stage_name, metrics_file
+from earnet.sweep.plan import metrics_file, plan_experiment, resubmittable_line, stage_name
 from earnet.sweep.runner import Sweep, default_jobs, progress_bar
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,3 +307,18 @@ def test_a_run_locked_by_another_process_is_left_alone(tmp_path: Path) -> None:
         assert any(os.readlink(fd) == str(runs / "logs" / "s0.lock") for fd in fds.iterdir())
     sweep._stop_all()
     thread.join(timeout=20)
+
+
+def test_emitted_lines_skip_finished_steps_and_can_be_submitted_again(tmp_path: Path) -> None:
+    path = experiment_file(tmp_path, "dataset: synthetic\ngrid: {seed: [0, 1]}\n")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    plans = plan_experiment(load_experiment(path, runs))
+    program = " ".join(fake_program(tmp_path, fail_seed=1))
+    lines = [resubmittable_line(plan, 1, program=program) for plan in plans]
+    assert subprocess.run(["bash", "-c", lines[0]]).returncode == 0
+    assert subprocess.run(["bash", "-c", lines[1]], capture_output=True).returncode == 2  # a failure is an exit code
+    assert subprocess.run(["bash", "-c", lines[0]]).returncode == 0  # again: finished, nothing started
+    calls = [json.loads(line) for line in (runs / "calls.jsonl").read_text().splitlines()]
+    assert len(calls) == 2 and all(call[-1] == "--resume" for call in calls)
+    assert plans[0].status() == "done" and plans[1].status() == "new"

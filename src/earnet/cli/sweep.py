@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--only", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--emit", choices=("commands", "slurm"),
                         help="print the unfinished runs for a scheduler instead of running them: one shell "
-                             "line per run, or a Slurm job-array script")
+                             "line per run, or a Slurm job-array script (each step skipped when done, else "
+                             "resumed, so it can be submitted again)")
     parser.set_defaults(func=run)
 
 
@@ -61,7 +62,7 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Dry run, emit, or run the experiment."""
     from earnet.sweep.experiment import load_experiment
-    from earnet.sweep.plan import plan_experiment, shell_line
+    from earnet.sweep.plan import plan_experiment, resubmittable_line, shell_line
     from earnet.sweep.runner import Sweep, default_jobs
 
     experiment = load_experiment(args.experiment, args.out)
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
               f"{counts['new']} to start (nothing was run)")
         return 0
     if args.emit:
-        lines = [shell_line(plan.pending(), threads) for plan in plans if plan.status() != "done"]
+        lines = [resubmittable_line(plan, threads) for plan in plans if plan.status() != "done"]
         print(_slurm_script(experiment.name, lines, threads) if args.emit == "slurm" else "\n".join(lines))
         return 0
     if experiment.root and not Path(experiment.root).exists():

@@ -121,6 +121,17 @@ def plan_experiment(experiment: Experiment) -> list[RunPlan]:
     return [plan_run(experiment, spec) for spec in experiment.expand()]
 
 
+def resubmittable_line(plan: RunPlan, threads: int, program: str = "earnet") -> str:
+    """One shell line for a scheduler that can run again after a time-out: each step is skipped
+    when its files exist, else run with ``--resume`` (which also starts a run that has no folder yet)."""
+    env = f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+    parts = []
+    for step in plan.steps:
+        done = " && ".join(f"[ -f {shlex.quote(str(path))} ]" for path in step.done_when)
+        parts.append(f"{{ {{ {done}; }} || {env} {program} {shlex.join(step.args + ('--resume',))}; }}")
+    return " && ".join(parts)
+
+
 def shell_line(commands: list[tuple[str, ...]], threads: int, program: str = "earnet") -> str:
     """One shell line running ``commands`` in order with ``threads`` threads (for --dry-run and --emit)."""
     env = f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
