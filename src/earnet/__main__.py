@@ -1,4 +1,4 @@
-"""``python -m earnet`` runs the command-line interface."""
+"""``python -m earnet``: the same as the ``earnet`` command (what ``earnet sweep`` starts)."""
 
 import sys
 
