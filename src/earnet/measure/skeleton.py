@@ -13,8 +13,12 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
+SPUR_RADII = 1.5
 SPUR_MARGIN_PX = 2.0
-"""A terminal branch shorter than the vessel radius at its junction plus this is a spur."""
+"""A terminal branch shorter than ``SPUR_RADII`` vessel radii at its junction plus this is a
+spur: thinning forks the end of a thick vessel into arms about √2 radii long."""
+PRUNE_PASSES = 3
+"""Removing spurs can expose new ones (a fork at a vessel's end); a few passes settle it."""
 
 EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -70,34 +74,47 @@ def build_graph(mask: np.ndarray, radius: np.ndarray) -> VesselGraph:
     """The segment graph of ``mask``; ``radius`` is its Euclidean distance transform.
 
     Terminal branches shorter than the vessel radius at their junction (plus
-    :data:`SPUR_MARGIN_PX`) are boundary noise of a thick vessel and are removed once.
-    Isolated skeleton pixels carry no segment and are dropped.
+    :data:`SPUR_MARGIN_PX`) and tiny loops at junctions are thinning noise of a thick
+    vessel and are removed. Isolated skeleton pixels carry no segment.
     """
     skeleton = skeletonize_vessels(mask)
     graph = _skan(skeleton)
-    if graph is None:
-        return _empty(skeleton)
-    spurs = []
-    for i in range(graph.n_paths):
-        ends = graph.path(i)[[0, -1]]
-        degrees = graph.degrees[ends]
-        if min(degrees) != 1 or max(degrees) < 3:
-            continue
-        junction = ends[np.argmax(degrees)]
-        r, c = graph.coordinates[junction].astype(int)
-        if _length(graph.path_coordinates(i)) < radius[r, c] + SPUR_MARGIN_PX:
-            spurs.append(i)
-    if spurs:
-        # skan's prune_paths re-thins the whole image; wiping the spur pixels is enough
-        for i in spurs:
+    for _ in range(PRUNE_PASSES):
+        if graph is None:
+            return _empty(skeleton)
+        noise = _noise_paths(graph, radius)
+        if not noise:
+            break
+        # skan's prune_paths re-thins the whole image; wiping the noise pixels is enough
+        for i in noise:
             ids = graph.path(i)
             ids = ids[graph.degrees[ids] < 3]
             rows, cols = graph.coordinates[ids].astype(int).T
             skeleton[rows, cols] = False
         graph = _skan(skeleton)
-        if graph is None:
-            return _empty(skeleton)
+    if graph is None:
+        return _empty(skeleton)
     return _from_skan(graph, skeleton)
+
+
+def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
+    """Thinning noise: spurs, small loops at a junction (shorter than the vessel's
+    circumference there) and detours between two touching junction pixels."""
+    noise = []
+    for i in range(graph.n_paths):
+        ids = graph.path(i)
+        degrees = graph.degrees[ids[[0, -1]]]
+        junction = ids[0] if degrees[0] >= degrees[1] else ids[-1]
+        r = radius[tuple(graph.coordinates[junction].astype(int))]
+        length = _length(graph.coordinates[ids])
+        ends = graph.coordinates[ids[[0, -1]]]
+        if min(degrees) == 1 and max(degrees) >= 3 and length < SPUR_RADII * r + SPUR_MARGIN_PX:
+            noise.append(i)
+        elif ids[0] == ids[-1] and max(degrees) >= 3 and length < 2 * np.pi * (r + 1):
+            noise.append(i)
+        elif min(degrees) >= 3 and len(ids) > 2 and np.abs(ends[0] - ends[1]).max() <= 1:
+            noise.append(i)
+    return noise
 
 
 def _skan(skeleton: np.ndarray):  # noqa: ANN202 - skan.Skeleton | None
@@ -114,9 +131,11 @@ def _skan(skeleton: np.ndarray):  # noqa: ANN202 - skan.Skeleton | None
 
 def _from_skan(graph, skeleton: np.ndarray) -> VesselGraph:  # noqa: ANN001
     indptr, indices = graph.paths.indptr, graph.paths.indices
-    paths = [graph.coordinates[indices[indptr[i]:indptr[i + 1]]].astype(np.intp) for i in range(graph.n_paths)]
-    firsts = indices[indptr[:-1]]
-    lasts = indices[indptr[1:] - 1]
+    # a path made only of junction pixels lies inside one branch point: not a segment
+    chosen = [i for i in range(graph.n_paths) if (graph.degrees[indices[indptr[i]:indptr[i + 1]]] < 3).any()]
+    paths = [graph.coordinates[indices[indptr[i]:indptr[i + 1]]].astype(np.intp) for i in chosen]
+    firsts = indices[indptr[:-1]][chosen]
+    lasts = indices[indptr[1:] - 1][chosen]
     end_degrees = np.stack([graph.degrees[firsts], graph.degrees[lasts]], axis=1)
     degree_image = np.zeros(skeleton.shape, dtype=np.uint8)
     nodes = np.flatnonzero(graph.degrees)
