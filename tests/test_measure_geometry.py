@@ -37,9 +37,9 @@ def main_segment(result):  # noqa: ANN001, ANN201
 
 @pytest.mark.parametrize("width", [2, 3, 4, 5, 6, 8, 11, 14])
 def test_straight_vessel_calibre_within_half_pixel(width: float) -> None:
-    for degrees in (0, 10, 22.5, 30, 45, 60, 75, 90, 135):
+    for degrees in (0, 15, 30, 45, 60, 80, 135):
         measured = []
-        for offset in (0.0, 0.25, 0.5, 0.75):
+        for offset in (0.0, 1 / 3, 2 / 3):
             band, raster_width = straight_band(width, degrees, offset)
             result = measure_vessels(band)
             assert len(result.segments) == 1, (width, degrees, offset)

@@ -161,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and not value > 0:
             raise EarnetError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if args.fov_degrees is not None and args.masks and args.fov is None:
+        raise EarnetError("--fov-degrees needs --fov with --masks: the pixel size comes from the FOV's diameter")
     if args.out.exists() and not args.out.is_dir():
         raise InputError(args.out, "output folder is a file")
     jobs = plan(expand_inputs(args.inputs), args.fov, args.av_maps)

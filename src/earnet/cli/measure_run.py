@@ -38,8 +38,6 @@ def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
         mask, fov, fov_source = _vessels(job, args, segmenter)
         pixel_size = args.pixel_size
         if args.fov_degrees is not None:
-            if fov_source == "whole image":
-                raise InputError(job.source, "--fov-degrees needs a FOV mask (--fov) to know the FOV's diameter")
             pixel_size = pixel_size_from_fov(fov, args.fov_degrees)
         av = read_av_map(job.av, mask.shape) if job.av is not None else None
         result = measure_vessels(mask, fov, pixel_size, av)
