@@ -25,7 +25,7 @@ def local_widths(mask: np.ndarray, radius: np.ndarray, points: np.ndarray, tange
 
     Args:
         mask: the vessel mask, as ``float32`` 0/1.
-        radius: the mask's Euclidean distance transform.
+        radius: the mask's Euclidean distance transform (needed at ``pixels`` only).
         points: smoothed path points ``(n, 2)``; ``tangent``: unit tangents there.
         pixels: the skeleton pixels ``(n, 2)`` the points come from (for the radius).
     """

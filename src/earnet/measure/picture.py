@@ -38,13 +38,15 @@ def render(mask: np.ndarray, result: VesselMeasurements, colour_by: str = "calib
     high = max(high, low + 1e-6)
     lut = _lut()
     thick = max(1, round(min(h, w) / 1000))  # thicker lines on large images so they stay visible
-    for path, value in zip(result.graph.paths, values):
-        colour = lut[int(np.clip((value - low) / (high - low), 0, 1) * 255)] if np.isfinite(value) else (255, 0, 255)
+    if result.graph.paths:
+        index = np.clip((values - low) / (high - low), 0, 1)
+        colours = np.where(np.isfinite(values)[:, None], lut[np.nan_to_num(index * 255).astype(int)], (255, 0, 255))
+        pixels = np.concatenate(result.graph.paths)
+        per_pixel = np.repeat(colours, [len(p) for p in result.graph.paths], axis=0).astype(np.uint8)
         for dr in range(-thick + 1, thick):
-            rows = np.clip(path[:, 0] + dr, 0, h - 1)
             for dc in range(-thick + 1, thick):
-                picture[rows, np.clip(path[:, 1] + dc, 0, w - 1)] = colour
-        picture[path[:, 0], path[:, 1]] = colour
+                picture[np.clip(pixels[:, 0] + dr, 0, h - 1), np.clip(pixels[:, 1] + dc, 0, w - 1)] = per_pixel
+        picture[pixels[:, 0], pixels[:, 1]] = per_pixel
     for r, c in result.end_points:
         picture[disk((r, c), 1.5 * thick, shape=(h, w))] = 255
     for r, c in result.branch_points:

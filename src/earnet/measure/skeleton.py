@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 SPUR_RADII = 1.5
@@ -35,6 +36,7 @@ class VesselGraph:
         branch_points: ``(k, 2)`` centres of branch points (adjacent junction pixels merged).
         end_points: ``(k, 2)`` end points.
         skeleton: the skeleton pixels after pruning, ``bool`` like the mask.
+        radius: the mask's Euclidean distance transform, at skeleton pixels (0 elsewhere).
     """
 
     paths: list[np.ndarray]
@@ -43,6 +45,7 @@ class VesselGraph:
     branch_points: np.ndarray
     end_points: np.ndarray
     skeleton: np.ndarray
+    radius: np.ndarray
 
     @property
     def n_segments(self) -> int:
@@ -70,18 +73,44 @@ def skeletonize_vessels(mask: np.ndarray) -> np.ndarray:
     return skeleton
 
 
-def build_graph(mask: np.ndarray, radius: np.ndarray) -> VesselGraph:
-    """The segment graph of ``mask``; ``radius`` is its Euclidean distance transform.
+def skeleton_radius(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
+    """The Euclidean distance transform of ``mask`` (distance to the nearest background
+    pixel centre, as scipy's ``distance_transform_edt``), evaluated at skeleton pixels only.
+
+    A k-d tree of the background pixels bordering the mask answers the few skeleton
+    pixels ~5x faster than the full transform of a 3504x2336 image.
+    """
+    radius = np.zeros(mask.shape, dtype=np.float64)
+    rows, cols = np.nonzero(skeleton)
+    if rows.size == 0:
+        return radius
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    border = np.argwhere(grown & ~mask)
+    if border.size == 0:  # no background: as far as the image is large
+        radius[rows, cols] = float(np.hypot(*mask.shape))
+        return radius
+    distance, _ = cKDTree(border).query(np.stack([rows, cols], axis=1))
+    radius[rows, cols] = distance
+    return radius
+
+
+def build_graph(mask: np.ndarray) -> VesselGraph:
+    """The segment graph of ``mask``.
 
     Terminal branches shorter than the vessel radius at their junction (plus
     :data:`SPUR_MARGIN_PX`) and tiny loops at junctions are thinning noise of a thick
     vessel and are removed. Isolated skeleton pixels carry no segment.
     """
     skeleton = skeletonize_vessels(mask)
+    radius = skeleton_radius(mask, skeleton)
     graph = _skan(skeleton)
     for _ in range(PRUNE_PASSES):
         if graph is None:
-            return _empty(skeleton)
+            return _empty(skeleton, radius)
         noise = _noise_paths(graph, radius)
         if not noise:
             break
@@ -93,8 +122,8 @@ def build_graph(mask: np.ndarray, radius: np.ndarray) -> VesselGraph:
             skeleton[rows, cols] = False
         graph = _skan(skeleton)
     if graph is None:
-        return _empty(skeleton)
-    return _from_skan(graph, skeleton)
+        return _empty(skeleton, radius)
+    return _from_skan(graph, skeleton, radius)
 
 
 def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
@@ -119,17 +148,19 @@ def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
 
 def _skan(skeleton: np.ndarray):  # noqa: ANN202 - skan.Skeleton | None
     # skan ignores isolated pixels but fails when there is nothing else
-    s = skeleton
-    linked = ((s[:, :-1] & s[:, 1:]).any() or (s[:-1] & s[1:]).any()
-              or (s[:-1, :-1] & s[1:, 1:]).any() or (s[:-1, 1:] & s[1:, :-1]).any())
-    if not linked:
+    rows, cols = np.nonzero(skeleton)
+    if rows.size < 2:
+        return None
+    w = skeleton.shape[1] + 2  # indices in a frame one pixel wider, so neighbours never wrap
+    flat = (rows + 1) * w + cols + 1
+    if not np.isin(np.concatenate([flat + 1, flat + w - 1, flat + w, flat + w + 1]), flat).any():
         return None
     from skan import Skeleton
 
     return Skeleton(skeleton)
 
 
-def _from_skan(graph, skeleton: np.ndarray) -> VesselGraph:  # noqa: ANN001
+def _from_skan(graph, skeleton: np.ndarray, radius: np.ndarray) -> VesselGraph:  # noqa: ANN001
     indptr, indices = graph.paths.indptr, graph.paths.indices
     # a path made only of junction pixels lies inside one branch point: not a segment
     chosen = [i for i in range(graph.n_paths) if (graph.degrees[indices[indptr[i]:indptr[i + 1]]] < 3).any()]
@@ -148,6 +179,7 @@ def _from_skan(graph, skeleton: np.ndarray) -> VesselGraph:  # noqa: ANN001
         branch_points=_cluster_centres(degree_image >= 3),
         end_points=np.argwhere(degree_image == 1).astype(np.float64),
         skeleton=skeleton,
+        radius=radius,
     )
 
 
@@ -160,8 +192,12 @@ def _cluster_centres(points: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(points, structure=EIGHT)
     if count == 0:
         return np.zeros((0, 2))
-    return np.asarray(ndimage.center_of_mass(points, labels, np.arange(1, count + 1)), dtype=np.float64)
+    rows, cols = np.nonzero(labels)
+    ids = labels[rows, cols]
+    sizes = np.bincount(ids, minlength=count + 1)[1:]
+    return np.stack([np.bincount(ids, rows, count + 1)[1:] / sizes, np.bincount(ids, cols, count + 1)[1:] / sizes], 1)
 
 
-def _empty(skeleton: np.ndarray) -> VesselGraph:
-    return VesselGraph([], np.zeros(0), np.zeros((0, 2), dtype=int), np.zeros((0, 2)), np.zeros((0, 2)), skeleton)
+def _empty(skeleton: np.ndarray, radius: np.ndarray) -> VesselGraph:
+    return VesselGraph([], np.zeros(0), np.zeros((0, 2), dtype=int), np.zeros((0, 2)), np.zeros((0, 2)), skeleton,
+                       radius)

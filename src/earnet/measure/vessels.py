@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from earnet.measure import avmap, knudtson
 from earnet.measure.calibre import local_widths, segment_calibre
@@ -100,9 +99,8 @@ def measure_vessels(mask: np.ndarray, fov: np.ndarray | None = None, pixel_size:
     mask = np.asarray(mask, dtype=bool)
     fov = np.ones_like(mask) if fov is None else np.asarray(fov, dtype=bool)
     mask = mask & fov
-    radius = ndimage.distance_transform_edt(mask)
-    graph = build_graph(mask, radius)
-    segments = _segments(graph, mask, radius)
+    graph = build_graph(mask)
+    segments = _segments(graph, mask, graph.radius)
     av = None
     if av_classes is not None:
         for segment, path in zip(segments, graph.paths):
