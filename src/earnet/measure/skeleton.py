@@ -60,16 +60,22 @@ def skeletonize_vessels(mask: np.ndarray) -> np.ndarray:
     connected piece of the mask that it reduces to almost nothing is thinned again with
     Lee's method (3x slower, so only there).
     """
-    skeleton = skeletonize(mask)
-    labels, count = ndimage.label(mask, structure=EIGHT)
-    if count == 0:
+    skeleton = np.zeros(mask.shape, dtype=bool)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0:
         return skeleton
-    kept = np.bincount(labels[skeleton], minlength=count + 1)
+    # thinning scans the whole array once per pass: only the part holding vessels
+    crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    piece_mask = mask[crop]
+    thin = skeletonize(piece_mask)
+    labels, count = ndimage.label(piece_mask, structure=EIGHT)
+    kept = np.bincount(labels[thin], minlength=count + 1)
     for number, box in enumerate(ndimage.find_objects(labels), start=1):
         extent = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
         if extent >= 3 and kept[number] < 0.5 * extent:
             piece = labels[box] == number
-            skeleton[box] |= skeletonize(piece, method="lee").astype(bool) & piece
+            thin[box] |= skeletonize(piece, method="lee").astype(bool) & piece
+    skeleton[crop] = thin
     return skeleton
 
 
@@ -130,12 +136,13 @@ def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
     """Thinning noise: spurs, small loops at a junction (shorter than the vessel's
     circumference there) and detours between two touching junction pixels."""
     noise = []
+    lengths = _path_lengths(graph)
     for i in range(graph.n_paths):
         ids = graph.path(i)
         degrees = graph.degrees[ids[[0, -1]]]
         junction = ids[0] if degrees[0] >= degrees[1] else ids[-1]
         r = radius[tuple(graph.coordinates[junction].astype(int))]
-        length = _length(graph.coordinates[ids])
+        length = lengths[i]
         ends = graph.coordinates[ids[[0, -1]]]
         if min(degrees) == 1 and max(degrees) >= 3 and length < SPUR_RADII * r + SPUR_MARGIN_PX:
             noise.append(i)
@@ -174,7 +181,7 @@ def _from_skan(graph, skeleton: np.ndarray, radius: np.ndarray) -> VesselGraph: 
     degree_image[rows, cols] = np.minimum(graph.degrees[nodes], 255)
     return VesselGraph(
         paths=paths,
-        pixel_lengths=np.array([_length(p) for p in paths]),
+        pixel_lengths=_path_lengths(graph)[chosen],
         end_degrees=end_degrees,
         branch_points=_cluster_centres(degree_image >= 3),
         end_points=np.argwhere(degree_image == 1).astype(np.float64),
@@ -183,9 +190,13 @@ def _from_skan(graph, skeleton: np.ndarray, radius: np.ndarray) -> VesselGraph: 
     )
 
 
-def _length(path: np.ndarray) -> float:
-    # skan's path_lengths() gives the same but costs a numba compilation per process
-    return float(np.hypot(*np.diff(path, axis=0).T).sum()) if len(path) > 1 else 0.0
+def _path_lengths(graph) -> np.ndarray:  # noqa: ANN001
+    """Pixel-path length of every path (skan's ``path_lengths()`` costs a numba compilation per process)."""
+    indptr, indices = graph.paths.indptr, graph.paths.indices
+    points = graph.coordinates[indices].astype(np.float64)
+    steps = np.hypot(*np.diff(points, axis=0).T)
+    steps[indptr[1:-1] - 1] = 0.0  # the step from one path's last pixel to the next path's first
+    return np.add.reduceat(np.append(steps, 0.0), indptr[:-1]) if len(indices) else np.zeros(0)
 
 
 def _cluster_centres(points: np.ndarray) -> np.ndarray:
