@@ -58,7 +58,7 @@ def test_masks_with_fov_folder_pixel_size_and_pictures(tmp_path: Path, capsys: p
     segment = document["images"][0]["segments"][0]
     assert segment["kind"] == "end-end" and segment["calibre_um"] == pytest.approx(10 * segment["calibre_px"], abs=0.02)
     assert document["images"][0]["box_counting"]["box_sizes_px"] == [2, 4, 8, 16]  # up to 120 // 4
-    assert (out / "a_measure.png").is_file() and (out / "b_prob_measure.png").is_file()
+    assert (out / "a_measure.png").is_file() and (out / "b_measure.png").is_file()  # _prob dropped
     picture = np.asarray(Image.open(out / "a_measure.png"))
     assert picture.shape[1] == 140 and picture.shape[0] > 120 and picture.ndim == 3
     assert "0/2" in capsys.readouterr().err  # a folder shows progress
@@ -143,3 +143,17 @@ def test_photograph_is_segmented_with_the_bundled_model(tmp_path: Path) -> None:
     assert int(row["segments [count]"]) > 5
     assert (out / "photo_mask.png").is_file() and (out / "photo_measure.png").is_file()
     assert json.loads((out / "measurements.json").read_text())["settings"]["model"] == "drive"
+
+
+def test_a_segment_output_folder_is_measured_once_per_photograph(tmp_path: Path) -> None:
+    folder = tmp_path / "segmentation"
+    mask = band_mask()
+    save(mask, folder / "eye_mask.png")
+    save((mask * 60000).astype(np.uint16), folder / "eye_prob.png")
+    save(np.zeros((120, 140, 3), dtype=np.uint8) + 90, folder / "eye_overlay.png")
+    for threshold in ([], ["--threshold", "0.5"]):
+        out = tmp_path / f"out{len(threshold)}"
+        assert main(["measure", "--masks", str(folder), "--out", str(out), "--no-pictures", *threshold]) == 0
+        rows = read_csv(out / "measurements.csv")
+        expected = "eye_prob.png" if threshold else "eye_mask.png"
+        assert [Path(r["image"]).name for r in rows] == [expected]

@@ -31,6 +31,11 @@ no optic-disc detection, so they are not the standard zone-B values. Any bad inp
 stops the run before measurements.csv is written."""
 
 AFFIXES = ("_mask", "_fov", "_av", "_prob", "_manual1", "_manual2")
+"""Name endings ignored when matching inputs to FOV masks and A/V maps."""
+SEGMENT_OUTPUTS = ("_prob", "_mask")
+"""``earnet segment`` writes both per photograph; a folder of them is measured once per photograph."""
+NOT_INPUTS = ("_overlay", "_attention", "_measure", "_av")
+"""Other pictures earnet writes beside masks; skipped when a folder is given."""
 
 
 @dataclass
@@ -73,15 +78,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files, folders (recursively, images only) and '-' (paths on stdin) as a list of files."""
+def expand_inputs(inputs: list[str], threshold: float | None = None) -> list[Path]:
+    """Files, folders (recursively, images only) and '-' (paths on stdin) as a list of files.
+
+    In folders, earnet's own pictures (overlays, attention, measure pictures, A/V maps) are
+    skipped, and where ``earnet segment`` left both ``<stem>_prob`` and ``<stem>_mask``, the
+    probability map is taken with ``threshold`` and the mask without.
+    """
     if inputs == ["-"]:
         inputs = [line.strip() for line in sys.stdin if line.strip()]
     files: list[Path] = []
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p)
+                           and not image_stem(p).endswith(NOT_INPUTS))
+            found = _one_per_photograph(found, threshold)
             if not found:
                 raise InputError(path, "no images found in this folder")
             files.extend(found)
@@ -90,6 +102,14 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         else:
             files.append(path)
     return files
+
+
+def _one_per_photograph(files: list[Path], threshold: float | None) -> list[Path]:
+    """Drop ``<stem>_mask`` where ``<stem>_prob`` is there too (with a threshold), or the reverse."""
+    unwanted, wanted = ("_mask", "_prob") if threshold is not None else ("_prob", "_mask")
+    stems = {image_stem(p) for p in files}
+    return [p for p in files
+            if not (image_stem(p).endswith(unwanted) and image_stem(p)[: -len(unwanted)] + wanted in stems)]
 
 
 def _key(stem: str) -> str:
@@ -117,6 +137,7 @@ def plan(files: list[Path], fov: Path | None, av_maps: Path | None) -> list[Job]
     jobs, seen = [], {}
     for path in files:
         stem = image_stem(path)
+        stem = next((stem[: -len(a)] for a in SEGMENT_OUTPUTS if stem.endswith(a)), stem)
         if stem in seen:
             raise InputError(path, f"same name as {seen[stem]}; the outputs would collide")
         seen[stem] = path
@@ -165,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         raise EarnetError("--fov-degrees needs --fov with --masks: the pixel size comes from the FOV's diameter")
     if args.out.exists() and not args.out.is_dir():
         raise InputError(args.out, "output folder is a file")
-    jobs = plan(expand_inputs(args.inputs), args.fov, args.av_maps)
+    jobs = plan(expand_inputs(args.inputs, args.threshold), args.fov, args.av_maps)
     check_sizes(jobs)
     return measure_all(jobs, args)
 
