@@ -18,8 +18,8 @@ SPUR_RADII = 1.5
 SPUR_MARGIN_PX = 2.0
 """A terminal branch shorter than ``SPUR_RADII`` vessel radii at its junction plus this is a
 spur: thinning forks the end of a thick vessel into arms about √2 radii long."""
-PRUNE_PASSES = 3
-"""Removing spurs can expose new ones (a fork at a vessel's end); a few passes settle it."""
+PRUNE_PASSES = 2
+"""Removing noise can expose more (on DRIVE labels: 30, then 9, then 1 path); each pass rebuilds the graph."""
 
 EIGHT = np.ones((3, 3), dtype=bool)
 
