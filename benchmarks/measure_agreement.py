@@ -23,7 +23,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).parent / "results" / "measure_agreement.json"
 MEASURES = ["vessel_density", "fractal_dimension_vessels", "fractal_dimension_skeleton", "segments",
             "branch_points", "end_points", "skeleton_length", "calibre", "distance_factor", "curvature"]
-UNITS = {"vessel_density": "fraction", "skeleton_length": "px", "calibre": "px", "curvature": "rad/px"}
+UNITS = {"vessel_density": "fraction", "skeleton_length": "px", "calibre": "px", "curvature": "rad/px",
+         "segments": "count", "branch_points": "count", "end_points": "count"}
 
 
 def drive_measures() -> dict[str, list[dict[str, float]]]:
