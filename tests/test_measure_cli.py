@@ -157,3 +157,21 @@ def test_a_segment_output_folder_is_measured_once_per_photograph(tmp_path: Path)
         rows = read_csv(out / "measurements.csv")
         expected = "eye_prob.png" if threshold else "eye_mask.png"
         assert [Path(r["image"]).name for r in rows] == [expected]
+
+
+def test_paths_from_stdin_and_av_map_of_another_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    import io
+
+    first = save(band_mask(), tmp_path / "one.png")
+    second = save(band_mask(rows=(60,)), tmp_path / "two.png")
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{first}\n\n{second}\n"))
+    out = tmp_path / "out"
+    assert main(["measure", "--masks", "-", "--out", str(out), "--no-pictures", "--no-progress"]) == 0
+    assert len(read_csv(out / "measurements.csv")) == 2
+    save(np.zeros((10, 10, 3), dtype=np.uint8), tmp_path / "av" / "one_av.png")
+    save(np.zeros((10, 10, 3), dtype=np.uint8), tmp_path / "av" / "two_av.png")
+    out = tmp_path / "out2"
+    assert main(["measure", "--masks", str(first), "--av-maps", str(tmp_path / "av"), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "one_av.png" in error and "10x10" in error and not out.exists()

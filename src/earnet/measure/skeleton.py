@@ -107,9 +107,10 @@ def skeleton_radius(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
 def build_graph(mask: np.ndarray) -> VesselGraph:
     """The segment graph of ``mask``.
 
-    Terminal branches shorter than the vessel radius at their junction (plus
-    :data:`SPUR_MARGIN_PX`) and tiny loops at junctions are thinning noise of a thick
-    vessel and are removed. Isolated skeleton pixels carry no segment.
+    Thinning noise is removed (:func:`_noise_paths`): terminal branches shorter than
+    :data:`SPUR_RADII` vessel radii at their junction plus :data:`SPUR_MARGIN_PX`, tiny
+    loops at junctions, and detours between touching junction pixels. Isolated skeleton
+    pixels carry no segment.
     """
     skeleton = skeletonize_vessels(mask)
     radius = skeleton_radius(mask, skeleton)
