@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from earnet import __version__
-from earnet.cli import data, errors, evaluate, export, models, predict, segment, train
+from earnet.cli import data, errors, evaluate, export, models, predict, segment, serve, train
 from earnet.exceptions import EarnetError
 
-COMMANDS = (segment, data, train, errors, predict, evaluate, models, export)
+COMMANDS = (segment, data, train, errors, predict, evaluate, models, export, serve)
 
 EXIT_USER_ERROR = 2
 
