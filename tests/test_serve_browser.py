@@ -7,16 +7,12 @@ page downloads with ``earnet segment``'s: they must be identical.
 
 from __future__ import annotations
 
-import io
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from earnet.io import read_binary
-from serve_helpers import CHROMIUM_FLAGS, REPO, chromium_path, serve
+from serve_helpers import CHROMIUM_FLAGS, chromium_path, serve
 
 pytest.importorskip("uvicorn", reason="earnet serve's extras are not installed (pip install -e '.[dev]')")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
@@ -31,8 +27,10 @@ def chromium() -> str:
 
 
 def _segment_cli(photo, out, *extra: str) -> np.ndarray:  # noqa: ANN001
-    subprocess.run([sys.executable, "-m", "earnet.cli.main", "segment", str(photo), "--out", str(out), *extra],
-                   check=True, capture_output=True, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    """``earnet segment PHOTO --out OUT EXTRA`` (in this process: the same code, without a second torch start-up)."""
+    from earnet.cli.main import main
+
+    assert main(["segment", str(photo), "--out", str(out), "--no-progress", *extra]) == 0
     return np.asarray(Image.open(out / f"{photo.stem}_mask.png"))
 
 
