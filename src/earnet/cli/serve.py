@@ -60,9 +60,12 @@ def _bind(host: str, port: int) -> socket.socket:
 def run(args: argparse.Namespace) -> int:
     """Load the default model, bind, print the address, serve until interrupted."""
     try:
-        import multipart  # noqa: F401  (python-multipart, used by Starlette's form parser)
         import starlette  # noqa: F401
         import uvicorn
+        try:  # python-multipart (Starlette's form parser): module renamed in 0.0.13
+            import python_multipart  # noqa: F401
+        except ImportError:
+            import multipart  # noqa: F401
     except ImportError:
         raise EarnetError(INSTALL_HINT) from None
     from earnet.serve import ServeConfig, create_app
