@@ -141,6 +141,7 @@ def soak(url: str, pid: int, photo: Path, tmpdir: Path, requests: int) -> dict:
     import httpx
 
     data = photo.read_bytes()
+    before = {str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*")}  # torch's empty compile-cache folder
     rss = []
     with httpx.Client(base_url=url, timeout=120) as client:
         for index in range(requests):
@@ -148,9 +149,10 @@ def soak(url: str, pid: int, photo: Path, tmpdir: Path, requests: int) -> dict:
             response.raise_for_status()
             if index % 20 == 19:
                 rss.append(rss_bytes(pid) / 2**20)
-    left = sorted(str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*"))
+    left = sorted(str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*") if str(p.relative_to(tmpdir)) not in before)
     result = {"requests": requests, "rss_mib_every_20": [round(r, 1) for r in rss],
-              "rss_growth_after_first_20_mib": round(rss[-1] - rss[0], 1), "temporary_files_left": left}
+              "rss_growth_after_first_20_mib": round(rss[-1] - rss[0], 1), "temporary_files_left": left,
+              "present_before_the_first_request": sorted(before)}
     print(f"soak: RSS every 20 requests (MiB) {result['rss_mib_every_20']}; growth after the first 20: "
           f"{result['rss_growth_after_first_20_mib']} MiB; temporary files left: {len(left)}", flush=True)
     return result

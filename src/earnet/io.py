@@ -219,7 +219,7 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
         handle.write(data)
 
 
-def png_bytes(array: np.ndarray) -> bytes:
+def png_bytes(array: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
     """Encode ``uint8``/``uint16``/``bool`` gray or RGB data as PNG (the bytes :func:`write_png` writes)."""
     if array.dtype == np.uint16:
         image = Image.fromarray(array.astype(np.uint16))
@@ -228,7 +228,7 @@ def png_bytes(array: np.ndarray) -> bytes:
     else:
         image = Image.fromarray(np.asarray(array, dtype=np.uint8))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

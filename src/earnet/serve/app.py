@@ -47,6 +47,10 @@ class TooLarge(Exception):
     """The request body passed the upload limit."""
 
 
+class BadRequest(Exception):
+    """A request the server cannot act on (400), with the reason."""
+
+
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """A JSON error answer."""
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
@@ -92,31 +96,35 @@ class SegmentService:
         except Busy as busy:
             return error(503, str(busy), {"Retry-After": str(busy.retry_after)})
         submitted = False
+        name = "upload"
         try:
             form = await self._form(request)
-            upload = form.get("image")
-            if not isinstance(upload, UploadFile):
-                return error(400, "no photograph: send it as the multipart file field 'image'")
-            fields = {key: form.get(key) for key in FORM_FIELDS}
-            if any(value is not None and not isinstance(value, str) for value in fields.values()):
-                return error(400, f"the fields {', '.join(FORM_FIELDS)} must be text, not files")
-            model, tta = self.models.check(fields["model"], fields["tta"])
-            threshold = _parse_threshold(fields["threshold"])
-            include = _parse_include(fields["include"])
-            data = upload.file.read()
-            name = safe_name(upload.filename)
+            try:
+                upload = form.get("image")
+                if not isinstance(upload, UploadFile):
+                    raise BadRequest("no photograph: send it as the multipart file field 'image'")
+                fields = {key: form.get(key) for key in FORM_FIELDS}
+                if any(value is not None and not isinstance(value, str) for value in fields.values()):
+                    raise BadRequest(f"the fields {', '.join(FORM_FIELDS)} must be text, not files")
+                model, tta = self.models.check(fields["model"], fields["tta"])
+                threshold = _parse_threshold(fields["threshold"])
+                include = _parse_include(fields["include"])
+                data = upload.file.read()
+                name = safe_name(upload.filename)
+            finally:
+                await form.close()
             submitted = True
             answer = await self.pool.run(slot, lambda: self._work(data, model, tta, threshold, include))
         except TooLarge:
             return self._too_large()
         except MultiPartException as problem:
             return error(400, f"malformed multipart form ({problem.message})")
-        except (UnknownChoice, ValueError) as problem:
+        except (UnknownChoice, BadRequest) as problem:
             return error(400, str(problem))
         except UploadError as problem:
-            return error(problem.status, f"{safe_name(getattr(upload, 'filename', None))}: {problem.message}")
-        except EarnetError as problem:
-            return error(400, f"{safe_name(getattr(upload, 'filename', None))}: {problem}")
+            return error(problem.status, f"{name}: {problem.message}")
+        except EarnetError as problem:  # the segmenter's verdict on the photograph (too small, no FOV)
+            return error(400, f"{name}: {problem}")
         except RequestTimeout as problem:
             return error(504, str(problem))
         finally:
@@ -128,7 +136,7 @@ class SegmentService:
     async def _form(self, request: Request) -> Any:
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("multipart/form-data"):
-            raise ValueError("send the photograph as multipart/form-data (field 'image')")
+            raise BadRequest("send the photograph as multipart/form-data (field 'image')")
         stream = Request(request.scope, _capped(request.receive, self.config.max_upload_bytes)).stream()
         parser = InMemoryMultiPartParser(request.headers, stream, max_files=1, max_fields=len(FORM_FIELDS),
                                          max_part_size=1024)
@@ -189,9 +197,9 @@ def _parse_threshold(text: str | None) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"threshold must be a number in (0, 1] or 'auto', got {text!r}") from None
+        raise BadRequest(f"threshold must be a number in (0, 1] or 'auto', got {text!r}") from None
     if not 0 < value <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {value}")
+        raise BadRequest(f"threshold must be in (0, 1], got {value}")
     return value
 
 
@@ -199,7 +207,7 @@ def _parse_include(text: str | None) -> frozenset[str]:
     parts = frozenset(part.strip() for part in (text or "").split(",") if part.strip())
     unknown = parts - set(EXTRAS)
     if unknown:
-        raise ValueError(f"unknown include {', '.join(sorted(unknown))}; valid: {', '.join(EXTRAS)}")
+        raise BadRequest(f"unknown include {', '.join(sorted(unknown))}; valid: {', '.join(EXTRAS)}")
     return parts
 
 
