@@ -177,6 +177,10 @@ def main() -> None:
             record["page"] = page_latency(url, process.pid, photos, args.repeat, args.screenshot)
             if not args.skip_soak:
                 record["soak"] = soak(url, process.pid, next(iter(photos.values())), server_tmp, args.soak_requests)
+    if args.skip_soak and RESULTS.exists():  # keep the last soak figures
+        previous = json.loads(RESULTS.read_text())
+        if "soak" in previous:
+            record["soak"] = {**previous["soak"], "date": previous.get("date"), "command": previous.get("command")}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -147,7 +147,9 @@ def test_client_file_name_is_only_displayed(models, photo) -> None:  # noqa: ANN
 def test_bad_images_are_400(models, photo) -> None:  # noqa: ANN001
     app = app_with(models)
     truncated = encode(photo)[:300]
-    assert_error(post(app, truncated, name="cut.png"), 400, "cut.png: cannot decode the image")
+    response = post(app, truncated, name="cut.png")
+    assert_error(response, 400, "cut.png: cannot decode the image")
+    assert response.json()["name"] == "cut.png"
     assert_error(post(app, encode(np.zeros((64, 64, 3), np.uint8)), name="black.png"), 400, "no field of view")
     assert_error(post(app, encode(photo[:20, :20])), 400, "at least")
     assert_error(post(app, b"", name="empty.png"), 400, "empty")

@@ -7,6 +7,8 @@ page downloads with ``earnet segment``'s: they must be identical.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,8 +49,16 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.goto(url)
         page.wait_for_selector("#model option", state="attached")
+        notes = tmp_path / "notes.txt"
+        notes.write_text("not a photograph\n")
+        page.set_input_files("#file-input", str(notes))
+        page.wait_for_selector("#files li.error", timeout=60_000)
+        assert page.text_content("#error").startswith("notes.txt: not a photograph in a supported format (JPEG")
+        assert page.is_visible("#error")
+
         page.set_input_files("#file-input", str(photo))
         page.wait_for_selector("#files li.done", timeout=60_000)
+        assert not page.is_visible("#error")
 
         overlay = page.locator("#panel-overlay canvas")
         assert overlay.is_visible()
@@ -62,6 +72,21 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
             target = tmp_path / name
             info.value.save_as(target)
             return target
+
+        assert page.is_visible("#panel-attention canvas")  # the drive model has error attention
+        model_threshold = page.evaluate("() => state.current.result.model_threshold")
+        assert abs(float(page.input_value("#threshold")) - model_threshold) < 1e-3
+
+        # zoom on one view: every view follows
+        viewport = page.locator("#panel-photo .viewport").bounding_box()
+        assert viewport is not None
+        transforms = "() => [...document.querySelectorAll('.viewport canvas')].map(c => c.style.transform)"
+        fitted = page.evaluate(transforms)
+        page.mouse.move(viewport["x"] + viewport["width"] / 3, viewport["y"] + viewport["height"] / 3)
+        page.mouse.wheel(0, -300)
+        page.wait_for_function(f"() => document.querySelector('.viewport canvas').style.transform !== {fitted[0]!r}")
+        zoomed = page.evaluate(transforms)
+        assert len(set(zoomed)) == 1 and zoomed[0] != fitted[0]
 
         default_mask = download("#download-mask", "page_default_mask.png")
         mask_sum = "() => { const d = document.querySelector('#panel-mask canvas').getContext('2d')" \
@@ -80,6 +105,7 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
         assert after > before, "a lower threshold must mark more pixels as vessel"
         assert page.text_content("#vessel-fraction") != fraction_before
         moved_mask = download("#download-mask", "page_moved_mask.png")
+        numbers = json.loads(download("#download-json", "numbers.json").read_text())
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         browser.close()
         assert not problems, problems
@@ -95,3 +121,5 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
     assert np.array_equal(np.asarray(page_moved), cli_moved)
     assert np.array_equal(read_binary(moved_mask), cli_moved > 0)
     assert not np.array_equal(cli_moved, cli_default)
+    assert numbers["threshold"] == threshold and numbers["model"] == "drive"
+    assert numbers["measurements"]["vessel_pixels"] == int((cli_moved > 0).sum())

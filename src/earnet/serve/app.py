@@ -51,9 +51,10 @@ class BadRequest(Exception):
     """A request the server cannot act on (400), with the reason."""
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A JSON error answer."""
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+def error(status: int, message: str, headers: dict[str, str] | None = None, name: str | None = None) -> JSONResponse:
+    """A JSON error answer (``name``: the photograph's, when the problem is with it)."""
+    body = {"error": message, "status": status, **({"name": name} if name else {})}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _capped(receive: Receive, limit: int) -> Receive:
@@ -122,9 +123,9 @@ class SegmentService:
         except (UnknownChoice, BadRequest) as problem:
             return error(400, str(problem))
         except UploadError as problem:
-            return error(problem.status, f"{name}: {problem.message}")
+            return error(problem.status, f"{name}: {problem.message}", name=name)
         except EarnetError as problem:  # the segmenter's verdict on the photograph (too small, no FOV)
-            return error(400, f"{name}: {problem}")
+            return error(400, f"{name}: {problem}", name=name)
         except RequestTimeout as problem:
             return error(504, str(problem))
         finally:
