@@ -73,7 +73,7 @@ def chromium_pids() -> list[int]:
 
 
 def page_latency(url: str, server_pid: int, photos: dict[str, Path], repeat: int,
-                 screenshot: Path | None) -> dict[str, dict]:
+                 screenshot: Path | None) -> dict:
     """Seconds from choosing a file to the overlay drawn, per photograph (first drop warms up),
     and the CPU seconds the server and the browser spent on it: on a machine with nothing
     else running, the wall time cannot exceed that CPU time by more than the loopback
@@ -86,6 +86,11 @@ def page_latency(url: str, server_pid: int, photos: dict[str, Path], repeat: int
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.wait_for_selector("#model option", state="attached")
+        idle_pids = chromium_pids()
+        idle_start = cpu_seconds(idle_pids)
+        time.sleep(5)
+        results["browser_idle_cpu_s_per_s"] = round((cpu_seconds(idle_pids) - idle_start) / 5, 3)
+        print(f"browser CPU while idle: {results['browser_idle_cpu_s_per_s']:.3f} s per second", flush=True)
         done = 0
         for label, path in photos.items():
             page_ms, answer, wall, cpu = [], [], [], []
@@ -106,30 +111,35 @@ def page_latency(url: str, server_pid: int, photos: dict[str, Path], repeat: int
                     answer.append(answer_ms / 1000)
                     wall.append(elapsed)
                     cpu.append((server_cpu, browser_cpu))
-            results[label] = {"median_s": statistics.median(page_ms), "max_s": max(page_ms),
-                              "median_answer_s": statistics.median(answer),
-                              "median_wall_s": statistics.median(wall), "runs": len(page_ms),
-                              "median_server_cpu_s": statistics.median(c[0] for c in cpu),
-                              "median_browser_cpu_s": statistics.median(c[1] for c in cpu)}
+            results[label] = {key: round(value, 3) for key, value in {
+                "median_s": statistics.median(page_ms), "max_s": max(page_ms),
+                "median_answer_s": statistics.median(answer), "median_wall_s": statistics.median(wall),
+                "median_server_cpu_s": statistics.median(c[0] for c in cpu),
+                "median_browser_cpu_s": statistics.median(c[1] for c in cpu)}.items()}
+            results[label]["runs"] = len(page_ms)
             print(f"{label}: photograph chosen -> vessels drawn: median {results[label]['median_s']:.3f} s, "
                   f"max {results[label]['max_s']:.3f} s over {len(page_ms)} runs (answer received after "
                   f"{results[label]['median_answer_s']:.3f} s); CPU: server {results[label]['median_server_cpu_s']:.3f} s, "
                   f"browser {results[label]['median_browser_cpu_s']:.3f} s", flush=True)
-        if screenshot is not None:
-            take_screenshot(browser.new_page(viewport={"width": 1400, "height": 900}), url,
-                            next(iter(photos.values())), screenshot)
+        if screenshot is not None:  # of scikit-image's retina: no dataset picture goes into docs/
+            from skimage.data import retina
+
+            with tempfile.TemporaryDirectory() as folder:
+                sample = Path(folder) / "retina.png"
+                Image.fromarray(np.asarray(retina())[..., :3]).save(sample)
+                take_screenshot(browser.new_page(viewport={"width": 1400, "height": 900}), url, sample, screenshot)
         browser.close()
     return results
 
 
 def take_screenshot(page, url: str, photo: Path, path: Path) -> None:  # noqa: ANN001
-    """The page after one photograph, zoomed 2x around the optic disc in every view at once."""
+    """The page after one photograph, zoomed around the optic disc in every view at once."""
     page.goto(url)
     page.wait_for_selector("#model option", state="attached")
     page.set_input_files("#file-input", str(photo))
     page.wait_for_selector("#files li.done", timeout=120_000)
     box = page.locator("#panel-photo .viewport").bounding_box()
-    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.5 * box["height"])
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.45 * box["height"])
     for _ in range(3):
         page.mouse.wheel(0, -160)
     page.wait_for_timeout(300)
@@ -180,7 +190,7 @@ def main() -> None:
     if args.skip_soak and RESULTS.exists():  # keep the last soak figures
         previous = json.loads(RESULTS.read_text())
         if "soak" in previous:
-            record["soak"] = {**previous["soak"], "date": previous.get("date"), "command": previous.get("command")}
+            record["soak"] = {"date": previous.get("date"), "command": previous.get("command"), **previous["soak"]}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {RESULTS}")
