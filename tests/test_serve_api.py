@@ -275,3 +275,19 @@ def test_answer_is_json_serialisable_numbers(models, photo) -> None:  # noqa: AN
     body = post(app_with(models), encode(photo)).json()
     json.dumps(body)
     assert isinstance(body["measurements"]["vessel_pixels"], int)
+
+
+def test_operator_bundle_is_offered_by_file_name(tmp_path, photo) -> None:  # noqa: ANN001
+    import shutil
+
+    from earnet.bundle import bundled_models
+
+    mine = tmp_path / "my_model.safetensors"
+    shutil.copy(bundled_models()["drive"], mine)
+    cache = ModelCache(str(mine))
+    assert cache.names[0] == "my_model.safetensors" and "drive" in cache.names
+    app = create_app(ServeConfig(model=str(mine)), models=cache)
+    assert call(app, "GET", "/api/models").json()["default"] == "my_model.safetensors"
+    body = post(app, encode(photo)).json()
+    assert body["model"] == "my_model.safetensors"
+    assert_error(post(app, encode(photo), model=str(mine)), 400, "unknown model")  # the path itself is not a name

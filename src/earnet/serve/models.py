@@ -35,9 +35,8 @@ class ModelCache:
         self._paths: dict[str, Path] = dict(self._bundled)
         if default in self._bundled:
             self.default = default
-        else:
-            name = Path(default).name.removesuffix(".safetensors")
-            self.default = name if name not in self._bundled else str(default)
+        else:  # the operator's bundle file, offered by its file name (bundled names have no suffix)
+            self.default = Path(default).name
             self._paths[self.default] = Path(default)
         self._segmenters: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
