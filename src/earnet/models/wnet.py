@@ -78,7 +78,7 @@ class WNet(nn.Module):
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         height, width = x.shape[-2:]
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
-        if pad_h or pad_w:
+        if pad_h or pad_w or torch.jit.is_tracing():  # traced (ONNX): pad for every size, not the example's
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         first_logits, _ = self.first(x)
         logits, features = self.second(torch.cat([x, torch.sigmoid(first_logits)], dim=1))
