@@ -25,41 +25,48 @@ def _cubic(x: np.ndarray, a: float) -> np.ndarray:
 
 
 def bicubic_matrix(size_in: int, size_out: int, antialias: bool = False) -> np.ndarray:
-    """``(size_out, size_in)`` weights of PyTorch's bicubic resampling along one axis."""
-    scale = size_in / size_out
-    out = np.arange(size_out)
+    """``(size_out, size_in)`` weights of PyTorch's bicubic resampling along one axis.
+
+    Positions are computed in float32, as PyTorch does for float32 images (in float64
+    they would differ by up to ~1e-4 on large images).
+    """
+    scale = np.float32(size_in) / np.float32(size_out)
+    out = np.arange(size_out, dtype=np.float32)
     weights = np.zeros((size_out, size_in), dtype=np.float64)
-    if antialias and scale > 1:
-        # separable filter widened by the scale, as in PyTorch's _upsample_bicubic2d_aa (and PIL)
-        support = 2.0 * scale
-        center = scale * (out + 0.5)
-        first = np.maximum((center - support + 0.5).astype(np.int64), 0)
-        last = np.minimum((center + support + 0.5).astype(np.int64), size_in)
+    if antialias:
+        # PyTorch's _upsample_bicubic2d_aa (PIL's filter): widened by the scale when shrinking
+        support = np.float32(2.0) * scale if scale >= 1 else np.float32(2.0)
+        inverse = np.float32(1) / scale if scale >= 1 else np.float32(1)
+        center = scale * (out + np.float32(0.5))
+        first = np.maximum((center - support + np.float32(0.5)).astype(np.int64), 0)
+        last = np.minimum((center + support + np.float32(0.5)).astype(np.int64), size_in)
         for i in range(size_out):
             taps = np.arange(first[i], last[i])
-            w = _cubic((taps - center[i] + 0.5) / scale, _CUBIC_A_ANTIALIAS)
+            w = _cubic((taps - center[i] + np.float32(0.5)).astype(np.float32) * inverse,
+                       _CUBIC_A_ANTIALIAS)
             total = w.sum()
             weights[i, taps] = w / total if total != 0 else w
         return weights
-    real = scale * (out + 0.5) - 0.5
+    real = scale * (out + np.float32(0.5)) - np.float32(0.5)
     base = np.floor(real).astype(np.int64)
-    t = real - base
+    t = (real - base).astype(np.float32)
     for offset in (-1, 0, 1, 2):
-        np.add.at(weights, (out, np.clip(base + offset, 0, size_in - 1)), _cubic(t - offset, _CUBIC_A))
+        np.add.at(weights, (np.arange(size_out), np.clip(base + offset, 0, size_in - 1)),
+                  _cubic(t - np.float32(offset), _CUBIC_A))
     return weights
 
 
 def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
     """``(size_out, size_in)`` weights of PyTorch's bilinear resampling (no antialias)."""
-    scale = size_in / size_out
-    out = np.arange(size_out)
-    real = np.maximum(scale * (out + 0.5) - 0.5, 0.0)
+    scale = np.float32(size_in) / np.float32(size_out)
+    out = np.arange(size_out, dtype=np.float32)
+    real = np.maximum(scale * (out + np.float32(0.5)) - np.float32(0.5), np.float32(0))
     low = np.minimum(np.floor(real).astype(np.int64), size_in - 1)
     high = np.minimum(low + 1, size_in - 1)
-    fraction = real - low
+    fraction = (real - low).astype(np.float64)
     weights = np.zeros((size_out, size_in), dtype=np.float64)
-    np.add.at(weights, (out, low), 1 - fraction)
-    np.add.at(weights, (out, high), fraction)
+    np.add.at(weights, (np.arange(size_out), low), 1 - fraction)
+    np.add.at(weights, (np.arange(size_out), high), fraction)
     return weights
 
 
