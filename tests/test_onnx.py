@@ -104,6 +104,27 @@ def test_metadata_holds_the_contract(drive_onnx: Path) -> None:
     assert contract.min_fov_diameter == MIN_FOV_DIAMETER and contract.model["dataset"] == "drive"
 
 
+def _bundled_params() -> list:
+    from earnet.bundle import bundled_models
+
+    # drive is exported by the fixture above; stare is the bundled 'paper' refinement
+    return [pytest.param(name, marks=[] if name == "stare" else pytest.mark.slow)
+            for name in bundled_models() if name != "drive"]
+
+
+@pytest.mark.parametrize("name", _bundled_params())
+def test_every_bundled_model_exports_and_runs_on_odd_sizes(name: str, tmp_path: Path) -> None:
+    """write_onnx itself checks odd sizes against PyTorch; here the runtime reads the result."""
+    _, stage2, meta = load_bundle(name)
+    out = tmp_path / f"{name}.onnx"
+    assert main(["export", name, "--format", "onnx", "--out", str(out)]) == 0
+    segmenter = load_onnx(out)
+    assert segmenter.threshold == meta["threshold"] and segmenter.training_fov_diameter == meta["fov_diameter"]
+    assert segmenter.outputs == ["probability", "error_attention"] if stage2 is not None else ["probability"]
+    result = segmenter.segment(generate_fundus(1, 131).image)
+    assert result.probability.shape == (131, 131) and result.mask.dtype == bool
+
+
 def test_one_stage_model_exports_probability_only(tmp_path: Path) -> None:
     from earnet.models.registry import create_model
     from earnet.onnx_export import write_onnx
