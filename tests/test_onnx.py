@@ -19,8 +19,7 @@ from earnet.data.synthetic_fundus import generate_fundus
 from earnet.exceptions import EarnetError, InputError
 from earnet.inference import tiling as torch_tiling
 from earnet.io import read_probability, read_rgb
-from earnet.runtime import OnnxSegmenter, check_image, load_onnx
-from earnet.runtime import resample
+from earnet.runtime import OnnxSegmenter, check_image, load_onnx, resample
 from earnet.runtime import tiling as numpy_tiling
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
@@ -39,7 +38,8 @@ sys.meta_path.insert(0, _Blocked())
 
 
 def run_without_torch(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", NO_TORCH + code], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", NO_TORCH + code], capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def drive_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def fp32_segmenter(model: str = "drive"):  # noqa: ANN201
+def fp32_segmenter(model: str = "drive"):
     """``earnet segment``'s pipeline in float32 (on CPUs with bf16 it would use bf16 autocast)."""
     from earnet.segment import FundusSegmenter
 
@@ -160,9 +160,12 @@ def test_tiling_matches_pytorch() -> None:
     np.testing.assert_allclose(numpy_tiling.gaussian_weight(37, 64), torch_tiling.gaussian_weight(37, 64).numpy(),
                                rtol=1e-6)
     image = np.random.default_rng(1).random((3, 150, 203), dtype=np.float32)
-    fn = lambda x: np.stack([x.sum(0), x[0] * 2]) + np.linspace(0, 1, x.shape[-1], dtype=np.float32)  # noqa: E731
-    expected = torch_tiling.sliding_window(lambda t: torch.from_numpy(fn(t[0].numpy()))[None], torch.from_numpy(image)[None],
-                                           64, out_channels=2)[0].numpy()
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        return np.stack([x.sum(0), x[0] * 2]) + np.linspace(0, 1, x.shape[-1], dtype=np.float32)
+
+    expected = torch_tiling.sliding_window(lambda t: torch.from_numpy(fn(t[0].numpy()))[None],
+                                           torch.from_numpy(image)[None], 64, out_channels=2)[0].numpy()
     np.testing.assert_allclose(numpy_tiling.sliding_window(fn, image, 64), expected, atol=1e-5)
 
 
@@ -218,7 +221,8 @@ def test_runtime_without_torch_matches_earnet_segment(drive_onnx: Path, tmp_path
     done = run_without_torch(
         f"from earnet.runtime.cli import main; code = main([{str(drive_onnx)!r}, {str(tmp_path)!r}, '--out', "
         f"{str(out)!r}, '--error-attention']); "
-        f"assert not {{'torch', 'scipy', 'skimage'}} & set(sys.modules), 'a blocked module was imported'; sys.exit(code)")
+        f"assert not {{'torch', 'scipy', 'skimage'}} & set(sys.modules), 'a blocked module was imported'; "
+        "sys.exit(code)")
     assert done.returncode == 0, done.stderr
     segmenter = fp32_segmenter()
     for name, image in photos.items():
