@@ -9,7 +9,8 @@ without PyTorch. Paths:
 - ``torch-fp32``: the same with bf16 off (what the ONNX graph computes);
 - ``onnx``: ``earnet.runtime.OnnxSegmenter`` on ``earnet export drive --format onnx``;
 - ``onnx-int8``: the same graph after onnxruntime's dynamic int8 quantisation of the
-  convolutions (a candidate variant; shipped only if F1 stays within .002 and it is faster).
+  convolutions (a candidate variant; shipped only if F1 stays within .002 and it is faster);
+- ``onnx-fp16``: the same graph in float16 (``earnet.onnx_export.to_float16``), same rule.
 
     python benchmarks/bench_onnx.py --threads 2 --repeat 5 --drive ../shared/data/DRIVE
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 RESULTS = Path(__file__).parent / "results" / "onnx.json"
-PATHS = ("torch", "torch-fp32", "onnx", "onnx-int8")
+PATHS = ("torch", "torch-fp32", "onnx", "onnx-int8", "onnx-fp16")
 SIZES = {"drive": (584, 565, 540), "hrf": (2336, 3504, 3300)}
 BLOCK = ("torch", "torchvision", "scipy", "skimage", "lightning", "pytorch_lightning", "matplotlib")
 
@@ -99,8 +100,10 @@ def make_models(folder: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from earnet.export import export_onnx
+    from earnet.onnx_export import to_float16
 
     export_onnx("drive", folder / "onnx.onnx")
+    to_float16(folder / "onnx.onnx", folder / "onnx-fp16.onnx")
     quantize_dynamic(str(folder / "onnx.onnx"), str(folder / "onnx-int8.onnx"), op_types_to_quantize=["Conv"],
                      weight_type=QuantType.QUInt8)
     import onnx  # quantize_dynamic keeps the metadata_props? make sure it does

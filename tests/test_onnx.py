@@ -183,6 +183,13 @@ def test_runtime_rejects_bad_images_clearly(drive_onnx: Path, image: object, mes
         load_onnx(drive_onnx).segment(image)  # type: ignore[arg-type]
 
 
+def test_runtime_rejects_bad_settings(drive_onnx: Path) -> None:
+    with pytest.raises(EarnetError, match="tile must be at least 32"):
+        OnnxSegmenter(drive_onnx, tile=8)
+    with pytest.raises(EarnetError, match="threads"):
+        OnnxSegmenter(drive_onnx, threads=0)
+
+
 def test_check_image_accepts_rgb_uint8() -> None:
     image = np.zeros((40, 50, 3), np.uint8)
     assert check_image(image) is image

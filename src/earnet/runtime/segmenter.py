@@ -80,6 +80,8 @@ class OnnxSegmenter:
     def __init__(self, path: str | Path, tile: int = 1024, threads: int | None = None,
                  threshold: float | None = None, providers: list[str] | None = None) -> None:
         path = Path(path)
+        if threads is not None and threads < 1:
+            raise EarnetError(f"threads must be at least 1, got {threads}")
         if not path.is_file():
             raise InputError(path, "model file not found" if not path.exists() else "is not a file")
         ort = _onnxruntime()
@@ -101,6 +103,8 @@ class OnnxSegmenter:
             raise InputError(path, f"graph has inputs {sorted(inputs)} and outputs {outputs}; "
                                    f"expected input '{INPUT_NAME}' and output '{PROBABILITY}'")
         self.outputs = [name for name in (PROBABILITY, ERROR_ATTENTION) if name in outputs]
+        if tile < self.contract.min_side:
+            raise EarnetError(f"tile must be at least {self.contract.min_side} px, got {tile}")
         self.tile = tile
         self.threshold = self.contract.threshold if threshold is None else float(threshold)
         self.metadata: dict[str, Any] = dict(self.contract.model)
