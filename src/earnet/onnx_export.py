@@ -96,27 +96,6 @@ def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: di
     return out
 
 
-def to_float16(source: str | Path, out: str | Path) -> Path:
-    """A float16 copy of an exported graph (inputs and outputs stay float32, contract kept).
-
-    Measured on the benchmark machine (BENCHMARKS.md): whether it is faster depends on the
-    CPU's float16 support, so it is an option, not the default.
-    """
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = onnx.load(str(source))
-    half = convert_float_to_float16(model, keep_io_types=True)
-    del half.metadata_props[:]
-    half.metadata_props.extend(model.metadata_props)
-    for prop in half.metadata_props:
-        if prop.key == "outside_graph":
-            prop.value += "; weights and activations are float16 inside the graph (inputs and outputs float32)"
-    with atomic_write(out) as handle:
-        handle.write(half.SerializeToString())
-    return Path(out)
-
-
 def _verify(graph: ProbabilityGraph, data: bytes, names: list[str]) -> None:
     """Run the serialised graph on sizes other than the export example's and compare with PyTorch."""
     try:
