@@ -28,15 +28,11 @@ from pathlib import Path
 import torch
 
 from earnet.config import config_from_dict, dataset_defaults
-from earnet.engine.pipeline import (
-    run_errors,
-    run_stage1,
-    run_stage2,
-    stage_models,
-    stage_predictor,
-)
+from earnet.engine.pipeline import run_errors, run_stage1, run_stage2
 from earnet.engine.report import evaluate_stage
 from earnet.engine.run import Run, dataset_split, git_revision, open_run
+from earnet.inference.loader import from_run
+from earnet.inference.predictor import Predictor
 from earnet.models.registry import count_parameters
 
 RESULTS = Path(__file__).parent / "results"
@@ -58,7 +54,8 @@ def machine() -> dict[str, object]:
 
 def seconds_per_image(run: Run, stage_name: str, images: list) -> float:
     """Mean inference time per test image (first image excluded as warm-up)."""
-    predictor, _ = stage_predictor(run, stage_name)
+    trained = from_run(run, stage_name)
+    predictor = Predictor(trained.stage1, trained.stage2)
     predictor(images[0])
     start = time.perf_counter()
     for image in images[1:]:
@@ -72,8 +69,9 @@ def stage_record(run: Run, stage_name: str, images: list, extra_seconds: float =
     stage = json.loads((run.path / stage_name / "stage.json").read_text())
     stage1 = json.loads((run.stage1 / "stage.json").read_text())
     train_seconds = stage["train_seconds"] + (0 if stage_name == "stage1" else stage1["train_seconds"] + extra_seconds)
-    stage1, stage2, threshold = stage_models(run, stage_name)
-    models = [stage1] + ([stage2] if stage2 is not None else [])
+    trained = from_run(run, stage_name)
+    threshold = trained.threshold
+    models = [trained.stage1] + ([trained.stage2] if trained.stage2 is not None else [])
     return {"pooled": {k: result.pooled[k] for k in REPORTED}, "mean": {k: result.mean[k] for k in REPORTED},
             "std": {k: result.std[k] for k in REPORTED}, "threshold": threshold,
             "parameters": sum(count_parameters(m) for m in models),

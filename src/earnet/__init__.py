@@ -1,7 +1,7 @@
 """earnet: retinal vessel segmentation with EAR-Net, evaluated honestly.
 
 >>> import earnet
->>> segmenter = earnet.load_model("drive")        # a bundled pretrained model
+>>> segmenter = earnet.load_segmenter("drive")    # a bundled pretrained model
 >>> probability = segmenter(image)                # RGB uint8 (H, W, 3) -> float32 (H, W)
 """
 
@@ -25,15 +25,16 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "load_model",
+    "load_segmenter",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # torch-heavy parts are imported on first use, so `import earnet` stays light
-    if name == "load_model":
-        from earnet.segment import load_model
+    if name in ("load_segmenter", "load_model"):  # load_model: deprecated alias
+        from earnet import segment
 
-        return load_model
+        return getattr(segment, name)
     if name == "create_model":
         from earnet.models.registry import create_model
 

@@ -9,18 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from earnet.cli.common import EXAMPLES_FORMATTER, parse_threshold
+from earnet.cli.common import EXAMPLES_FORMATTER
 from earnet.exceptions import EarnetError, InputError
-from earnet.io import (
-    image_stem,
-    is_image_file,
-    probability_to_uint16,
-    read_binary,
-    read_rgb,
-    write_png,
-)
+from earnet.io import image_stem, is_image_file, read_binary, read_rgb
 from earnet.manifest import write_manifest
-from earnet.viz import overlay
+from earnet.thresholds import MODEL, parse_threshold
 
 EXAMPLES = """examples:
   earnet segment                                  # scikit-image's sample retina photograph
@@ -28,6 +21,7 @@ EXAMPLES = """examples:
   find . -name '*.tif' | earnet segment - --out results
   earnet segment big.jpg --tta flip --error-attention
   earnet segment photo.png --mask photo_fov.png --threshold 0.4
+  earnet segment photo.jpg --model runs/drive --stage stage1   # a run's stage, as earnet predict
 
 Per image in --out: <stem>_prob.png (16-bit probability), <stem>_mask.png,
 <stem>_overlay.png (vessels over the photograph) and, with --error-attention, the
@@ -55,12 +49,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="image files, folders, or '-' to read paths from stdin "
                              "(default: scikit-image's sample retina photograph)")
-    parser.add_argument("--model", default="drive", help="bundled model name (earnet models) or a bundle path")
+    parser.add_argument("--model", default="drive",
+                        help="bundled model name (earnet models), a bundle path, or a run folder")
+    parser.add_argument("--stage", help="with a run folder: stage1 or a stage2-* stage (default: the last)")
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--tta", default="none", choices=("none", "flip", "ms"),
                         help="test-time augmentation: flips, or multi-scale 0.5/1/2")
-    parser.add_argument("--threshold", default="auto", help="'auto' (the model's) or a value in (0, 1]")
+    parser.add_argument("--threshold", default=MODEL,
+                        help="'model' (the model's own, chosen on its validation images) or a value in (0, 1]")
     parser.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default: 1024)")
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
@@ -105,17 +102,19 @@ def _read(job: Job) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Segment every input; report failures per file; summary table at the end."""
-    from earnet.segment import FundusSegmenter
+    from earnet.output_maps import write_maps
+    from earnet.segment import load_segmenter
 
     if args.out.exists() and not args.out.is_dir():
         raise InputError(args.out, "output folder is a file")
+    threshold = parse_threshold(args.threshold, (MODEL,), auto=MODEL)
     jobs, errors = collect_jobs(args.inputs, args.out)
     if args.mask is not None and len(jobs) != 1:
         raise EarnetError("--mask applies to a single input image")
-    segmenter = FundusSegmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
-                                threshold=parse_threshold(args.threshold))
+    segmenter = load_segmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
+                               threshold=threshold.value, stage=args.stage)
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
-    if args.error_attention and segmenter.predictor.stage2 is None:
+    if args.error_attention and not segmenter.two_stage:
         raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
     for message in errors:
         print(f"earnet: error: {message}", file=sys.stderr)
@@ -133,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 result = segmenter.segment(image, mask)
             except EarnetError as error:
                 raise InputError(job.source or SAMPLE_ID, str(error)) from None
-            _write(job.out_stem, image, result, args.error_attention)
+            write_maps(job.out_stem, image, result, attention=args.error_attention)
         except EarnetError as error:
             message = str(error)
             errors.append(message)
@@ -147,14 +146,6 @@ def run(args: argparse.Namespace) -> int:
         write_manifest(args.out, segmenter.threshold, model, written, {"tta": args.tta, "tile": args.tile})
     _summary(rows, args.out)
     return 2 if errors else 0
-
-
-def _write(stem: Path, image: np.ndarray, result, with_attention: bool) -> None:  # noqa: ANN001
-    write_png(stem.parent / f"{stem.name}_prob.png", probability_to_uint16(result.probability))
-    write_png(stem.parent / f"{stem.name}_mask.png", result.mask)
-    write_png(stem.parent / f"{stem.name}_overlay.png", overlay(image, result.mask))
-    if with_attention and result.error_attention is not None:
-        write_png(stem.parent / f"{stem.name}_attention.png", np.round(result.error_attention * 255).astype(np.uint8))
 
 
 def _progress(jobs: list[Job], disabled: bool):  # noqa: ANN202
