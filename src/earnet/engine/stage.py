@@ -41,6 +41,10 @@ logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+# On resume these are expected and handled here (history kept, best checkpoint found by score).
+warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message="The dirpath has changed from")
 
 
 @dataclass
