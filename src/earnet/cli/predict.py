@@ -38,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every image of the split."""
     from earnet.data.registry import get_dataset
+    from earnet.io import exclusive_folder
     from earnet.manifest import write_manifest
     from earnet.output_maps import write_maps
     from earnet.segment import load_segmenter
@@ -49,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
     segmenter = load_segmenter(args.run, device=args.device, tta=args.tta, tile=args.tile, stage=args.stage)
     stage = segmenter.metadata["stage"]
     dataset = get_dataset(args.dataset, args.root, args.split)
-    for sample in dataset:
-        result = segmenter.segment(sample.image, fov=sample.fov)
-        write_maps(args.out / sample.id, sample.image, result)
-    write_manifest(args.out, segmenter.threshold, {"run": str(args.run), "stage": stage}, list(dataset.ids),
-                   {"tta": args.tta, "tile": args.tile})
+    with exclusive_folder(args.out):
+        for sample in dataset:
+            result = segmenter.segment(sample.image, fov=sample.fov)
+            write_maps(args.out / sample.id, sample.image, result)
+        write_manifest(args.out, segmenter.threshold, {"run": str(args.run), "stage": stage}, list(dataset.ids),
+                       {"tta": args.tta, "tile": args.tile})
     print(f"{stage}: wrote {len(dataset)} probability maps to {args.out} (threshold {segmenter.threshold:.4f})")
     return 0
