@@ -88,13 +88,14 @@ def test_any_failure_is_reported_and_the_manifest_is_written_even_when_interrupt
     original = Segmenter.segment
     calls = {"n": 0}
 
-    def flaky(self: Segmenter, image: np.ndarray, fov: np.ndarray | None = None):  # noqa: ANN202
+    def flaky(self: Segmenter, image: np.ndarray, fov: np.ndarray | None = None,  # noqa: ANN202
+              attention: bool = True):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("something inside torch broke\nwith a second line")
         if calls["n"] == 4:
             raise KeyboardInterrupt
-        return original(self, image, fov)
+        return original(self, image, fov, attention)
 
     monkeypatch.setattr(Segmenter, "segment", flaky)
     out = tmp_path / "out"

@@ -120,8 +120,21 @@ def read_rgb(path: str | Path) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = _to_uint8(np.asarray(image))
         return np.repeat(array[..., None], 3, axis=2)
-    with _quiet_pil():
-        return np.asarray(image.convert("RGB"))
+    if image.mode != "RGB":  # converting an RGB image would only copy it (memory for a large photograph)
+        with _quiet_pil():
+            image = image.convert("RGB")
+    array = _rgb_array(image)
+    image.close()
+    return array
+
+
+def _rgb_array(image: Image.Image, rows: int = 1024) -> np.ndarray:
+    """An RGB image's pixels, copied in blocks of rows (``np.asarray`` would hold two full copies at once)."""
+    width, height = image.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows):
+        out[top:top + rows] = np.asarray(image.crop((0, top, width, min(height, top + rows))))
+    return out
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -296,6 +309,10 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
         image.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
-def probability_to_uint16(probability: np.ndarray) -> np.ndarray:
-    """Quantise probabilities in [0, 1] to 16-bit for PNG storage."""
-    return np.round(np.clip(probability, 0, 1) * 65535).astype(np.uint16)
+def probability_to_uint16(probability: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """Quantise probabilities in [0, 1] to 16-bit for PNG storage (in blocks of ``rows``, to bound memory)."""
+    out = np.empty(probability.shape, dtype=np.uint16)
+    for top in range(0, max(1, probability.shape[0]), rows):
+        block = probability[top:top + rows]
+        out[top:top + rows] = np.round(np.clip(block, 0, 1) * 65535)
+    return out

@@ -137,8 +137,11 @@ class Segmenter:
                               f"{MAX_WORKING_PIXELS / 1e6:.0f}); crop the photograph to its field of view")
         return scale
 
-    def segment(self, image: np.ndarray, fov: np.ndarray | None = None) -> Segmentation:
-        """Segment an RGB ``uint8`` ``(H, W, 3)`` photograph (FOV derived unless given)."""
+    def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True) -> Segmentation:
+        """Segment an RGB ``uint8`` ``(H, W, 3)`` photograph (FOV derived unless given).
+
+        ``attention=False`` skips the full-size error-attention map (``None``; saves memory).
+        """
         start = time.perf_counter()
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise EarnetError("expected an RGB uint8 image of shape (H, W, 3)")
@@ -149,14 +152,16 @@ class Segmenter:
         if fov.shape != (height, width):
             raise EarnetError(f"mask is {fov.shape[1]}x{fov.shape[0]} but the image is {width}x{height}")
         scale = self.working_scale(image.shape, fov)
-        predictions = [self.predictor.predict_scaled(image, scale * extra) for extra in self.scales]
+        predictions = [self.predictor.predict_scaled(image, scale * extra, attention) for extra in self.scales]
         probability = predictions[0].probability if len(predictions) == 1 else \
             np.mean([p.probability for p in predictions], axis=0).astype(np.float32)
         probability = probability.astype(np.float32, copy=False)
         probability[~fov] = 0
         error_attention = None
-        if self.two_stage:
-            error_attention = np.clip(np.mean([p.error_attention for p in predictions], axis=0), 0, 1)
+        if self.two_stage and attention:
+            error_attention = predictions[0].error_attention if len(predictions) == 1 else \
+                np.mean([p.error_attention for p in predictions], axis=0)
+            error_attention = np.clip(error_attention, 0, 1, out=error_attention)
         return Segmentation(probability, probability >= self.threshold, fov, error_attention, scale,
                             time.perf_counter() - start)
 

@@ -171,7 +171,7 @@ def _segment_all(jobs: list[Job], segmenter, mask: np.ndarray | None, args: argp
         name = str(job.source) if job.source else f"{SAMPLE_ID} (scikit-image)"
         try:
             image = _read(job)
-            result = segmenter.segment(image, mask)
+            result = segmenter.segment(image, mask, attention=args.error_attention)
             write_maps(job.out_stem, image, result, attention=args.error_attention)
         except Exception as error:  # noqa: BLE001 - one bad photograph must not stop the batch
             failures += 1

@@ -115,15 +115,29 @@ class Predictor:
             attention = out.error_attention if out.error_attention is not None else torch.zeros_like(out.logits)
             return torch.cat([out.logits.float(), attention.float()], dim=1)
 
-    def predict_scaled(self, image: np.ndarray, factor: float) -> Prediction:
-        """Predict ``image`` resized by ``factor``; maps come back at the original size."""
+    def predict_scaled(self, image: np.ndarray, factor: float, attention: bool = True) -> Prediction:
+        """Predict ``image`` resized by ``factor``; maps come back at the original size.
+
+        Peak memory follows the working (resized) size, not the photograph's: the
+        photograph is converted and resized one channel at a time (bit-identical to all
+        three at once), and only the probability and attention maps are brought back
+        (``stage1_probability`` is left ``None``).
+        """
         height, width = image.shape[:2]
-        tensor = to_tensor_image(image)[None]
         if abs(factor - 1) > 1e-3:
             size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
-            tensor = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False,
-                                   antialias=factor < 1).clamp(0, 1)
+            channels = []
+            for channel in range(3):
+                plane = torch.from_numpy(np.ascontiguousarray(image[..., channel]))[None, None].float().div_(255)
+                channels.append(F.interpolate(plane, size=size, mode="bicubic", align_corners=False,
+                                              antialias=factor < 1))
+                del plane
+            tensor = torch.cat(channels, dim=1).clamp(0, 1)
+            del channels
+        else:
+            tensor = to_tensor_image(image)[None]
         result = self.predict_tensor(tensor)
+        del tensor
 
         def back(t: torch.Tensor | None) -> np.ndarray | None:
             if t is None:
@@ -132,7 +146,7 @@ class Predictor:
                 t = F.interpolate(t.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
             return t[0, 0].float().cpu().numpy()
 
-        return Prediction(back(result.probability), back(result.error_attention), back(result.stage1_probability))
+        return Prediction(back(result.probability), back(result.error_attention) if attention else None)
 
     def __call__(self, image: np.ndarray) -> Prediction:
         """Predict an RGB ``uint8`` ``(H, W, 3)`` image; returns numpy maps."""
