@@ -115,7 +115,7 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
     return config
 
 
-def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
+def _coerce(name: str, value: Any, source: str) -> Any:
     hint = typing.get_type_hints(TrainConfig)[name]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in allowed:
@@ -150,7 +150,7 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
     unknown = sorted(set(values) - known)
     if unknown:
         raise InputError(source, f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
-    return validate(TrainConfig(**{k: _coerce(k, v, None, source) for k, v in values.items()}), source)
+    return validate(TrainConfig(**{k: _coerce(k, v, source) for k, v in values.items()}), source)
 
 
 def load_config(path: str | Path) -> TrainConfig:
