@@ -4,7 +4,7 @@ A synthetic fundus photograph (FOV 9000 px wide) is written as a JPEG and segmen
 with the default bundle in a fresh process; the peak resident set size comes from
 `/usr/bin/time -f %M` (Linux). Results go to benchmarks/results/memory.json.
 
-    python benchmarks/bench_memory.py [--src PATH_TO_SRC]
+    python benchmarks/bench_memory.py [--src PATH_TO_SRC] [--results FILE]
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def measure(photo: Path, out: Path, src: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "src")
+    parser.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "src",
+                        help="earnet source tree to measure (e.g. another checkout's, for a before/after)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         photo = Path(folder) / "big.jpg"
@@ -54,8 +56,8 @@ def main() -> int:
         record = {"input": f"{WIDTH}x{HEIGHT} JPEG, FOV {FOV} px, default bundle (drive)",
                   "command": "earnet segment big.jpg --out OUT --no-progress", "src": str(args.src),
                   "date": datetime.date.today().isoformat(), **measure(photo, Path(folder) / "out", args.src)}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return 0
 
