@@ -23,6 +23,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,15 +77,15 @@ class Run:
         """A stage's exported model (``model.safetensors``)."""
         return self.stage(stage_name) / WEIGHTS
 
-    def threshold(self, stage_name: str) -> float:
+    def threshold(self, stage_name: str) -> Any:
         """The threshold chosen for a stage (stored only in its ``threshold.json``)."""
         return read_threshold(self.stage(stage_name))
 
     def fold(self, fold: int) -> Path:
-        """Folder of the stage-1 model trained without out-of-fold fold ``fold``."""
+        """Folder of fold model ``fold`` (trained on the other folds; predicts this one's error maps)."""
         return self.errors(False) / "folds" / f"fold{fold}"
 
-    def stage_info(self, stage_name: str) -> dict:
+    def stage_info(self, stage_name: str) -> dict[str, Any]:
         """A stage's ``stage.json`` (best validation F1, training seconds, parameters)."""
         path = self.stage(stage_name) / STAGE_INFO
         try:
@@ -171,8 +172,11 @@ def dataset_split(config: TrainConfig, split: str) -> VesselDataset:
     return get_dataset(config.dataset, config.root, split)
 
 
-def read_threshold(folder: Path) -> float:
-    """The threshold in ``folder/threshold.json`` (a stage's or a fold model's)."""
+def read_threshold(folder: Path) -> Any:
+    """The threshold in ``folder/threshold.json`` (a stage's or a fold model's), as stored.
+
+    :func:`earnet.inference.loader.load_trained_model` validates it for inference.
+    """
     path = folder / THRESHOLD
     if not path.is_file():
         raise InputError(folder, "stage has no threshold.json (did it finish?)")
