@@ -41,7 +41,7 @@ def inputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from PIL import Image
 
     from bench_segment import SIZES, photograph
-    from earnet import load_model
+    from earnet import load_segmenter
     from earnet.io import read_binary
 
     out = {}
@@ -59,7 +59,7 @@ def inputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
             canvas[max(-top, 0):max(-top, 0) + src.shape[0], max(-left, 0):max(-left, 0) + src.shape[1]] = src
             return canvas
         out["hrf-upscaled"] = (up(label), up(fov))
-    segmenter = load_model("drive")
+    segmenter = load_segmenter("drive")
     for name, size in (("drive-model", "drive"), ("hrf-model", "hrf")):
         result = segmenter.segment(photograph(*SIZES[size]))
         out[name] = (result.mask, result.fov)

@@ -53,12 +53,12 @@ def measure(model: str, tta: str, size: str, repeat: int, threads: int | None) -
     """Run in this process: time ``repeat`` segmentations after one warm-up."""
     import torch
 
-    from earnet.segment import FundusSegmenter
+    from earnet.segment import Segmenter
 
     if threads:
         torch.set_num_threads(threads)
     image = photograph(*SIZES[size])
-    segmenter = FundusSegmenter(model, tta=tta)
+    segmenter = Segmenter(model, tta=tta)
     segmenter.segment(image)
     start = time.perf_counter()
     for _ in range(repeat):
@@ -79,12 +79,12 @@ def breakdown(model: str, repeat: int, threads: int | None) -> dict[str, float]:
     from earnet.data.fov import derive_fov
     from earnet.data.transforms import to_tensor_image
     from earnet.inference.predictor import Predictor
-    from earnet.segment import FundusSegmenter
+    from earnet.segment import Segmenter
 
     if threads:
         torch.set_num_threads(threads)
     image = photograph(*SIZES["drive"])
-    segmenter = FundusSegmenter(model)
+    segmenter = Segmenter(model)
     tensor = to_tensor_image(image)[None]
     stage1_only = Predictor(segmenter.predictor.stage1, None)
     result = segmenter.segment(image)

@@ -63,7 +63,7 @@ def render_speed(document: dict) -> str:
              f"- date {document['date']}; machine: {machine['cpu']}, {machine['cores']} cores"
              + (f", torch {machine['torch']}" if machine.get("torch") else ""),
              "- inputs: synthetic fundus photographs with DRIVE's size and FOV (565x584, 540 px) and HRF's "
-             "(3504x2336, ~3300 px); time of `FundusSegmenter.segment` (FOV, resampling, both stages), "
+             "(3504x2336, ~3300 px); time of `Segmenter.segment` (FOV, resampling, both stages), "
              "after one warm-up, excluding reading and writing files", "",
              "| model | TTA | input | s/image | images/s | peak RSS | threads | bf16 |",
              "|---|---|---|---|---|---|---|---|"]

@@ -2,7 +2,7 @@
 
 For each of DRIVE's 20 test images (inside its FOV mask): the measures on the first
 observer's label, on the second observer's, and on the ``drive`` model's segmentation
-(``earnet.load_model("drive")``, its own threshold). Per measure and pair: the means, the
+(``earnet.load_segmenter("drive")``, its own threshold). Per measure and pair: the means, the
 mean and SD of the per-image difference, the mean absolute difference relative to the
 first observer, and the correlation across images. Also CRAE, CRVE and AVR on RITE's
 artery/vein labels (test: DRIVE's second observer's vessels; training: the first's).
@@ -28,11 +28,11 @@ UNITS = {"vessel_density": "fraction", "skeleton_length": "px", "calibre": "px",
 
 
 def drive_measures() -> dict[str, list[dict[str, float]]]:
-    from earnet import load_model
+    from earnet import load_segmenter
     from earnet.io import read_binary, read_rgb
     from earnet.measure import measure_vessels
 
-    segmenter = load_model("drive")
+    segmenter = load_segmenter("drive")
     out: dict[str, list[dict[str, float]]] = {"observer1": [], "observer2": [], "model": []}
     test = DATA / "DRIVE" / "test"
     for number in range(1, 21):

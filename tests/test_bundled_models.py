@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from earnet.bundle import bundled_models, load_bundle, read_bundle_metadata
+from earnet.bundle import bundled_models, read_bundle_metadata
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
-from earnet.segment import FundusSegmenter
+from earnet.inference.loader import load_trained_model
+from earnet.segment import load_segmenter
 
 SHIPPED = ("all", "chase_db1", "drive", "stare")
 
@@ -30,10 +31,10 @@ def test_every_promised_model_ships_small_with_complete_metadata() -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_bundled_model_loads_and_segments(name: str) -> None:
-    stage1, stage2, meta = load_bundle(name)
-    assert stage1 is not None and (stage2 is None) == (meta["refinement"] == "none")
+    trained = load_trained_model(name)
+    assert (trained.stage2 is None) == (trained.metadata["refinement"] == "none")
     photo = generate_fundus(0, 200).image
-    result = FundusSegmenter(name).segment(photo)
+    result = load_segmenter(trained).segment(photo)
     assert result.probability.shape == (200, 200) and np.isfinite(result.probability).all()
     assert 0.02 < result.vessel_fraction < 0.4
 

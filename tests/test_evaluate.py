@@ -15,7 +15,6 @@ from earnet import get_dataset
 from earnet.cli.main import main
 from earnet.evaluate import (
     EvaluationResult,
-    choose_threshold,
     evaluate,
     folder_predictor,
     index_predictions,
@@ -23,6 +22,7 @@ from earnet.evaluate import (
     write_report,
 )
 from earnet.exceptions import EarnetError, InputError
+from earnet.thresholds import best_f1_over
 
 METRICS = ["acc", "se", "sp", "precision", "f1", "iou", "mcc", "auc_roc", "auc_pr", "cldice"]
 TEST_IDS = ["01_test", "02_test", "03_test"]
@@ -165,7 +165,7 @@ def test_observer2_only_where_present(drive: FakeDataset) -> None:
     assert result.pooled["se"] == pytest.approx(0.8, abs=0.02)  # the fixture drops 1/5 of the vessels
 
 
-# --------------------------------------------------------------------------- threshold auto
+# --------------------------------------------------------------------------- threshold train-f1 ('auto')
 
 
 def write_threshold_case(drive: FakeDataset, folder: Path) -> None:
@@ -184,7 +184,7 @@ def write_threshold_case(drive: FakeDataset, folder: Path) -> None:
 def test_choose_threshold_on_train(drive: FakeDataset, tmp_path: Path) -> None:
     write_threshold_case(drive, tmp_path / "pred")
     train = get_dataset("drive", drive.root, "train")
-    threshold = choose_threshold(train, folder_predictor(train, tmp_path / "pred"))
+    threshold = best_f1_over(train, folder_predictor(train, tmp_path / "pred"))
     assert threshold == pytest.approx(0.3, abs=1e-6)
 
 
@@ -193,13 +193,13 @@ def test_threshold_auto_uses_train_predictions(drive: FakeDataset, tmp_path: Pat
     write_threshold_case(drive, tmp_path / "pred")
     out = tmp_path / "report"
     assert run_evaluate("drive", "--root", str(drive.root), "--predictions", str(tmp_path / "pred"),
-                        "--threshold", "auto", "--out", str(out)) == 0
+                        "--threshold", "train-f1", "--out", str(out)) == 0
     document = json.loads((out / "metrics.json").read_text())
     assert document["split"] == "test"
     assert document["protocol"]["threshold"] == pytest.approx(0.3, abs=1e-6)
-    assert document["protocol"]["threshold_source"] == "auto: max pooled F1 on train predictions"
+    assert document["protocol"]["threshold_source"] == "train-f1: max pooled F1 on train predictions"
     assert document["pooled"]["se"] == 1.0 and document["pooled"]["sp"] == 1.0
-    assert "threshold 0.3 (auto" in capsys.readouterr().out
+    assert "threshold 0.3 (train-f1" in capsys.readouterr().out
     fixed = tmp_path / "fixed"
     assert run_evaluate("drive", "--root", str(drive.root), "--predictions", str(tmp_path / "pred"),
                         "--out", str(fixed)) == 0
@@ -260,7 +260,7 @@ def test_threshold_auto_leave_one_out(stare: FakeDataset, tmp_path: Path,
                         "--split", "loo3/test", "--threshold", "auto", "--out", str(out)) == 0
     protocol = json.loads((out / "metrics.json").read_text())["protocol"]
     assert protocol["threshold"] == pytest.approx(0.35, abs=1e-6)
-    assert protocol["threshold_source"] == "auto: max pooled F1 on loo3/train predictions"
+    assert protocol["threshold_source"] == "train-f1: max pooled F1 on loo3/train predictions"
     capsys.readouterr()
     assert run_evaluate("stare", "--root", str(stare.root), "--predictions", str(tmp_path / "pred"),
                         "--split", "loo3/train", "--threshold", "auto", "--out", str(tmp_path / "r2")) == 2

@@ -16,7 +16,6 @@ from earnet.data.fov import (
     _median_above,
     _percentile_uint8,
     _rows_to_mask,
-    convex_hull_mask,
     derive_fov,
     fov_diameter,
     largest_component,
@@ -108,6 +107,11 @@ def test_nearly_black_noise_gives_empty_mask() -> None:
     rng = np.random.default_rng(3)
     fov = derive_fov(rng.integers(0, 4, (H, W, 3), dtype=np.uint8))
     assert not fov.any()
+
+
+def convex_hull_mask(mask: np.ndarray) -> np.ndarray:
+    """The row-wise hull as a mask (what derive_fov erodes)."""
+    return _rows_to_mask(*_hull_rows(mask), mask.shape[1])
 
 
 def test_convex_hull_mask_equals_scikit_image() -> None:

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from earnet.exceptions import EarnetError
-from earnet.models.error_attention import VesselSegmenter
 from earnet.models.registry import (
     count_parameters,
     create_model,
     list_models,
     load_matching,
 )
+from earnet.models.segmenter import VesselSegmenter
 from earnet.models.wnet import WNet
 
 

@@ -12,12 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from earnet.bundle import load_bundle, read_bundle_metadata, save_bundle
+from earnet.bundle import read_bundle_metadata, save_bundle
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
 from earnet.exceptions import EarnetError, InputError
+from earnet.inference.loader import load_trained_model
 from earnet.models.registry import create_model
-from earnet.segment import FundusSegmenter, load_model
+from earnet.segment import Segmenter, load_segmenter
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,12 @@ def _photo(size: int = 160, seed: int = 0) -> np.ndarray:
 
 
 def test_bundle_roundtrip_and_bad_files(bundle: Path, tmp_path: Path) -> None:
-    stage1, stage2, meta = load_bundle(bundle)
-    assert stage2 is not None and stage2.refinement == "correct" and meta["fov_diameter"] == 120
+    trained = load_trained_model(bundle)
+    assert trained.stage2 is not None and trained.stage2.refinement == "correct" and trained.fov_diameter == 120
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(bundle.read_bytes()[:200])
     with pytest.raises(InputError, match="corrupt.safetensors"):
-        load_bundle(corrupt)
+        load_trained_model(corrupt)
     from safetensors.torch import save_file
 
     foreign = tmp_path / "foreign.safetensors"
@@ -47,20 +48,20 @@ def test_bundle_roundtrip_and_bad_files(bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not an earnet model bundle"):
         read_bundle_metadata(foreign)
     with pytest.raises(EarnetError, match="unknown model"):
-        load_bundle("no_such_model")
+        load_trained_model("no_such_model")
 
 
 def test_segmenter_rescales_to_the_training_fov_and_returns_full_size(bundle: Path) -> None:
-    segmenter = FundusSegmenter(bundle)
+    segmenter = Segmenter(bundle)
     photo = _photo(240)
     result = segmenter.segment(photo)
     assert result.probability.shape == photo.shape[:2] and result.probability.dtype == np.float32
     assert result.scale == pytest.approx(120 / 225, rel=0.1)
     assert (result.probability[~result.fov] == 0).all()
     assert result.error_attention is not None and result.error_attention.shape == photo.shape[:2]
-    probability = load_model(bundle)(photo)
+    probability = load_segmenter(bundle)(photo)
     np.testing.assert_allclose(probability, result.probability, atol=1e-6)
-    ms = FundusSegmenter(bundle, tta="ms").segment(photo)
+    ms = Segmenter(bundle, tta="ms").segment(photo)
     assert ms.probability.shape == photo.shape[:2]
     with pytest.raises(EarnetError, match="field of view"):
         segmenter.segment(np.zeros((100, 100, 3), np.uint8))
@@ -72,12 +73,13 @@ def test_segmenter_keeps_photographs_already_at_the_training_scale(bundle: Path)
     from earnet.data.fov import derive_fov, fov_diameter
     from earnet.inference.predictor import Predictor
 
-    segmenter = FundusSegmenter(bundle)
+    segmenter = Segmenter(bundle)
     photo = _photo(240)
     segmenter.training_fov_diameter = fov_diameter(derive_fov(photo)) * 1.03
     result = segmenter.segment(photo)
     assert result.scale == 1.0
-    direct = Predictor(*load_bundle(bundle)[:2])(photo).probability
+    trained = load_trained_model(bundle)
+    direct = Predictor(trained.stage1, trained.stage2)(photo).probability
     direct[~result.fov] = 0
     np.testing.assert_allclose(result.probability, direct, atol=1e-6)
     segmenter.training_fov_diameter *= 1.1

@@ -256,13 +256,13 @@ def test_each_model_is_loaded_once(monkeypatch, photo) -> None:  # noqa: ANN001
     import earnet
 
     loads: list[tuple[str, str]] = []
-    real = earnet.load_model
+    real = earnet.load_segmenter
 
     def counting(model, device="cpu", tta="none"):  # noqa: ANN001, ANN202
         loads.append((model, tta))
         return real(model, device=device, tta=tta)
 
-    monkeypatch.setattr(earnet, "load_model", counting, raising=False)
+    monkeypatch.setattr(earnet, "load_segmenter", counting, raising=False)
     cache = ModelCache("drive")
     app = create_app(ServeConfig(workers=2), models=cache)
     for _ in range(3):

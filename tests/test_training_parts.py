@@ -19,10 +19,11 @@ from earnet.config import (
 )
 from earnet.data.registry import get_dataset
 from earnet.engine.datamodule import CropDataset, to_image_tensors
-from earnet.engine.weights import load_model, read_metadata, save_weights
-from earnet.errors import assign_folds, error_maps
+from earnet.engine.run import assign_folds
+from earnet.error_maps import error_maps
 from earnet.exceptions import InputError
 from earnet.losses import bce_dice, masked_bce, masked_mse
+from earnet.model_file import load_model, read_metadata, save_models
 from earnet.models.registry import create_model
 
 
@@ -102,9 +103,11 @@ def test_crops_are_reproducible_and_masks_stay_binary() -> None:
 def test_weights_roundtrip_and_bad_files(tmp_path: Path) -> None:
     model = create_model("wnet", refinement="paper")
     path = tmp_path / "m.safetensors"
-    save_weights(model, path, {"backbone": "wnet", "threshold": 0.42})
-    loaded, meta = load_model(path)
-    assert meta["threshold"] == 0.42 and meta["refinement"] == "paper"
+    save_models(path, {"": model}, {"backbone": "wnet", "refinement": "paper", "attention_weight": 0.5,
+                                    "note": 0.42})
+    loaded, meta = load_model(path), read_metadata(path)
+    assert meta["note"] == 0.42 and loaded.refinement == "paper"
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask(), "weights get open()'s permissions, not 0600"
     for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(v.float(), v2.float())
     corrupt = tmp_path / "corrupt.safetensors"
@@ -115,8 +118,16 @@ def test_weights_roundtrip_and_bad_files(tmp_path: Path) -> None:
 
     foreign = tmp_path / "foreign.safetensors"
     save_file({"x": torch.zeros(2)}, str(foreign))
-    with pytest.raises(InputError, match="not an earnet weights file"):
-        read_metadata(foreign)
+    with pytest.raises(InputError, match="foreign.safetensors: unknown backbone None"):
+        load_model(foreign)
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def test_histogram_scores_match_exact_metrics() -> None:

@@ -1,7 +1,7 @@
 """earnet: retinal vessel segmentation with EAR-Net, evaluated honestly.
 
 >>> import earnet
->>> segmenter = earnet.load_model("drive")        # a bundled pretrained model
+>>> segmenter = earnet.load_segmenter("drive")    # a bundled pretrained model
 >>> probability = segmenter(image)                # RGB uint8 (H, W, 3) -> float32 (H, W)
 """
 
@@ -24,6 +24,7 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "load_model",
+    "load_segmenter",
 ]
 
 
@@ -34,10 +35,10 @@ def __getattr__(name: str) -> Any:
         from earnet.data import registry
 
         return getattr(registry, name)
-    if name == "load_model":
-        from earnet.segment import load_model
+    if name in ("load_segmenter", "load_model"):  # load_model: deprecated alias
+        from earnet import segment
 
-        return load_model
+        return getattr(segment, name)
     if name == "create_model":
         from earnet.models.registry import create_model
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from earnet.exceptions import InputError
+from earnet.exceptions import EarnetError, InputError
 from earnet.io import write_text
 
 
@@ -63,7 +63,7 @@ class TrainConfig:
     fold_epochs: int | None = None
     in_sample: bool = False
     # evaluation
-    threshold: str = "auto"
+    threshold: str = "validation"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for YAML and checkpoints."""
@@ -89,7 +89,7 @@ FIELD_HELP = {
     "stage2_lr": "stage-2 learning rate", "folds": "folds for out-of-fold error maps",
     "fold_epochs": "epochs of each fold model (default: epochs)",
     "in_sample": "error maps from stage 1 on its own training images (the paper)",
-    "threshold": "auto (chosen on validation) or a value in (0, 1]",
+    "threshold": "validation (best F1 on the validation images; 'auto' is the same) or a value in (0, 1]",
 }
 CHOICES = {"refinement": ("paper", "correct"), "loss": ("bce_dice", "bce", "dice")}
 POSITIVE = ("val_count", "crop", "samples_per_epoch", "epochs", "batch_size", "num_nodes", "accumulate_grad_batches",
@@ -104,13 +104,12 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
     for name in POSITIVE:
         if getattr(config, name) < 1:
             raise InputError(source, f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.threshold != "auto":
-        try:
-            value = float(config.threshold)
-        except ValueError:
-            value = -1.0
-        if not 0 < value <= 1:
-            raise InputError(source, f"threshold must be 'auto' or a number in (0, 1], got {config.threshold!r}")
+    from earnet.thresholds import VALIDATION, parse_threshold
+
+    try:
+        parse_threshold(config.threshold, (VALIDATION,), auto=VALIDATION, what="threshold")
+    except EarnetError as error:
+        raise InputError(source, str(error)) from None
     from earnet.models.registry import list_models
 
     if config.backbone not in list_models():
@@ -118,7 +117,7 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
     return config
 
 
-def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
+def _coerce(name: str, value: Any, source: str) -> Any:
     hint = typing.get_type_hints(TrainConfig)[name]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in allowed:
@@ -153,7 +152,7 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
     unknown = sorted(set(values) - known)
     if unknown:
         raise InputError(source, f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
-    return validate(TrainConfig(**{k: _coerce(k, v, None, source) for k, v in values.items()}), source)
+    return validate(TrainConfig(**{k: _coerce(k, v, source) for k, v in values.items()}), source)
 
 
 def load_config(path: str | Path) -> TrainConfig:

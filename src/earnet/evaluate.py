@@ -2,8 +2,9 @@
 
 Predictions are matched to images by id (the image file's stem), optionally
 followed by ``_prob``: ``01_test.png``, ``01_test_prob.png`` or ``01_test.npy``.
-Thresholds are fixed, or chosen as the value that maximises pooled F1 on the
-**training** split's predictions (never on the split being evaluated).
+Thresholds follow a policy (:mod:`earnet.thresholds`): the model's own (from the
+folder's ``predictions.json``), a number, or ``train-f1``: the value that maximises
+pooled F1 on the **training** split's predictions (never on the split being evaluated).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import numpy as np
 from earnet.data.base import VesselDataset
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import image_stem, is_image_file, read_probability, write_text
-from earnet.metrics import METRIC_NAMES, MetricAccumulator, best_f1_threshold
+from earnet.manifest import MANIFEST, read_manifest
+from earnet.metrics import METRIC_NAMES, MetricAccumulator
+from earnet.thresholds import FIXED, MODEL, TRAIN_F1, ThresholdPolicy, best_f1_over, training_split
 from earnet.types import Sample
 from earnet.viz import plot_curve
 
-PREDICTION_SUFFIXES = ("", "_prob")
+EVALUATION_POLICIES = (MODEL, TRAIN_F1)
 
 
 @dataclass
@@ -97,15 +100,39 @@ def observer2_predictor(dataset: VesselDataset) -> Callable[[Sample], np.ndarray
     return predict
 
 
-def choose_threshold(dataset: VesselDataset, predict: Callable[[Sample], np.ndarray], use_fov: bool = True) -> float:
-    """The threshold maximising pooled F1 over ``dataset`` (pass the training split)."""
-    scores, labels = [], []
-    for sample in dataset:
-        probability = predict(sample)
-        mask = sample.fov if use_fov else np.ones_like(sample.fov)
-        scores.append(probability[mask])
-        labels.append(sample.label[mask])
-    return float(best_f1_threshold(np.concatenate(scores), np.concatenate(labels)))
+@dataclass
+class ResolvedThreshold:
+    """A threshold value and where it came from (recorded in ``metrics.json``)."""
+
+    value: float
+    source: str
+
+
+def resolve_threshold(policy: ThresholdPolicy, dataset: VesselDataset, predictions: Path | None,
+                      use_fov: bool = True, root: str | Path | None = None) -> ResolvedThreshold:
+    """The threshold to evaluate ``predictions`` (a folder, or ``None`` for the observer) with.
+
+    ``model``: the threshold in the folder's ``predictions.json``, else 0.5; ``train-f1``:
+    best pooled F1 on the training split's predictions in the same folder (``root``: the
+    dataset's, as given to :func:`~earnet.data.registry.get_dataset`).
+    """
+    if policy.name == FIXED:
+        assert policy.value is not None
+        return ResolvedThreshold(policy.value, "fixed")
+    if policy.name == MODEL:
+        manifest = read_manifest(predictions) if predictions is not None else None
+        if manifest is None:
+            return ResolvedThreshold(0.5, "fixed")
+        return ResolvedThreshold(float(manifest["threshold"]), f"the model's, from {predictions / MANIFEST}")
+    if policy.name != TRAIN_F1:
+        raise EarnetError(f"threshold policy {policy} does not apply to evaluation; use model, train-f1 or a number")
+    if predictions is None:
+        raise EarnetError("--threshold train-f1 needs probabilities; the second observer is a binary map")
+    from earnet.data.registry import get_dataset
+
+    train = get_dataset(dataset.name, root, training_split(dataset.split))
+    value = best_f1_over(train, folder_predictor(train, predictions), use_fov)
+    return ResolvedThreshold(value, f"train-f1: max pooled F1 on {train.split} predictions")
 
 
 def evaluate(dataset: VesselDataset, predict: Callable[[Sample], np.ndarray], threshold: float,

@@ -11,7 +11,9 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -44,21 +46,55 @@ def image_stem(path: Path) -> str:
     return Path(name).stem
 
 
+MAX_PIXELS = 120_000_000
+"""Largest image read (12000x10000): bigger files are refused before they are decoded."""
+MAX_GZIP_BYTES = 512 * 2**20
+"""Largest decompressed ``.gz`` payload (an uncompressed 12000x9000 RGB PPM is 324 MB)."""
+
+
+@contextlib.contextmanager
+def _quiet_pil() -> Iterator[None]:
+    # Pillow warns on stderr about things earnet checks itself (size) or that do not
+    # matter for reading pixels (palette transparency, odd TIFF tags).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", module=r"PIL(\..*)?")
+        yield
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise InputError(path, f"image is {width}x{height} ({width * height / 1e6:.0f} Mpx); earnet reads at most "
+                               f"{MAX_PIXELS / 1e6:.0f} Mpx (downscale or crop it first)")
+
+
+def _read_gzip(path: Path) -> bytes:
+    with gzip.open(path, "rb") as handle:
+        data = handle.read(MAX_GZIP_BYTES + 1)
+    if len(data) > MAX_GZIP_BYTES:
+        raise InputError(path, f"decompresses to more than {MAX_GZIP_BYTES // 2**20} MiB; not an image earnet reads")
+    return data
+
+
 def _open_pil(path: Path) -> Image.Image:
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir():
-        raise InputError(path, "is a folder, expected an image file")
     try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as handle:
-                data = handle.read()
-            image = Image.open(io.BytesIO(data))
-        else:
-            image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, EOFError, ValueError, SyntaxError) as exc:
-        raise InputError(path, f"cannot read image ({exc})") from None
+        if not path.exists():
+            raise InputError(path, "file not found")
+        if path.is_dir():
+            raise InputError(path, "is a folder, expected an image file")
+    except OSError as exc:  # e.g. a name over 255 characters
+        raise InputError(path, f"cannot open ({exc.strerror or exc})") from None
+    try:
+        with _quiet_pil():
+            image = Image.open(io.BytesIO(_read_gzip(path)) if path.name.lower().endswith(".gz") else path)
+            _check_size(path, *image.size)
+            image.load()
+    except Image.DecompressionBombError:
+        raise InputError(path, f"image is larger than {MAX_PIXELS / 1e6:.0f} Mpx; earnet reads at most that "
+                               "(downscale or crop it first)") from None
+    except (UnidentifiedImageError, OSError, EOFError, ValueError, SyntaxError, MemoryError) as exc:
+        message = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the decompressed data", str(exc))
+        raise InputError(path, f"cannot read image ({message})") from None
     return image
 
 
@@ -87,7 +123,21 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = _to_uint8(np.asarray(image))
         return np.repeat(array[..., None], 3, axis=2)
-    return np.asarray(image.convert("RGB"))
+    if image.mode != "RGB":  # converting an RGB image would only copy it (memory for a large photograph)
+        with _quiet_pil():
+            image = image.convert("RGB")
+    array = _rgb_array(image)
+    image.close()
+    return array
+
+
+def _rgb_array(image: Image.Image, rows: int = 1024) -> np.ndarray:
+    """An RGB image's pixels, copied in blocks of rows (``np.asarray`` would hold two full copies at once)."""
+    width, height = image.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows):
+        out[top:top + rows] = np.asarray(image.crop((0, top, width, min(height, top + rows))))
+    return out
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -102,9 +152,11 @@ def read_gray(path: str | Path) -> np.ndarray:
         return np.asarray(image, dtype=bool).astype(np.uint8)
     if image.mode == "P":
         # Palette masks (DRIVE's 2nd_manual) map indices to near-gray colours.
-        return np.asarray(image.convert("L"))
+        with _quiet_pil():
+            return np.asarray(image.convert("L"))
     if image.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LA"):
-        rgb = np.asarray(image.convert("RGB"))
+        with _quiet_pil():
+            rgb = np.asarray(image.convert("RGB"))
         if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
             raise InputError(path, "expected a single-channel image, got colour data")
         return rgb[..., 0]
@@ -202,6 +254,42 @@ def _umask() -> int:
     return mask
 
 
+LOCK_NAME = ".earnet-writer.lock"
+STALE_SUFFIX = ".tmp"
+
+
+@contextlib.contextmanager
+def exclusive_folder(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` as its only earnet writer; a second writer is refused with one line.
+
+    While held, temporary files left in it by killed writers (``.<name>.*.tmp``) are
+    removed: no live writer can own them.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 - held until the context ends
+    except OSError as exc:
+        raise InputError(folder, f"cannot write ({exc.strerror or exc})") from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no advisory locks; one writer per folder is then up to the user
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise InputError(folder, "another earnet process is writing to this folder; wait for it "
+                                         "or choose another --out") from None
+        for stale in folder.rglob(f".*{STALE_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        yield
+    finally:
+        handle.close()
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write a text file atomically."""
     with atomic_write(path, "w") as handle:
@@ -232,6 +320,10 @@ def png_bytes(array: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> by
     return buffer.getvalue()
 
 
-def probability_to_uint16(probability: np.ndarray) -> np.ndarray:
-    """Quantise probabilities in [0, 1] to 16-bit for PNG storage."""
-    return np.round(np.clip(probability, 0, 1) * 65535).astype(np.uint16)
+def probability_to_uint16(probability: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """Quantise probabilities in [0, 1] to 16-bit for PNG storage (in blocks of ``rows``, to bound memory)."""
+    out = np.empty(probability.shape, dtype=np.uint16)
+    for top in range(0, max(1, probability.shape[0]), rows):
+        block = probability[top:top + rows]
+        out[top:top + rows] = np.round(np.clip(block, 0, 1) * 65535)
+    return out

@@ -7,7 +7,9 @@ validation images (never one tuned on the test images) without being told.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +26,32 @@ def write_manifest(folder: Path, threshold: float, model: dict[str, Any], images
     """Record ``model`` and ``threshold`` for the maps of ``images`` (ids) in ``folder``.
 
     If the folder already holds maps from the same model at the same threshold, their
-    ids are kept; otherwise the record is replaced.
+    ids are kept; otherwise the record is replaced. Concurrent writers are merged under
+    a lock, so none loses the others' ids.
     """
     path = folder / MANIFEST
-    previous = read_manifest(folder)
-    if previous and previous.get("model") == model and previous.get("threshold") == threshold:
-        images = sorted(set(previous.get("images", [])) | set(images))
-    document = {"format": FORMAT, "earnet_version": __version__, "threshold": threshold, "model": model,
-                "settings": settings or {}, "images": sorted(images)}
-    write_text(path, json.dumps(document, indent=2) + "\n")
+    with _locked(folder):
+        previous = read_manifest(folder)
+        if previous and previous.get("model") == model and previous.get("threshold") == threshold:
+            images = sorted(set(previous.get("images", [])) | set(images))
+        document = {"format": FORMAT, "earnet_version": __version__, "threshold": threshold, "model": model,
+                    "settings": settings or {}, "images": sorted(images)}
+        write_text(path, json.dumps(document, indent=2) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on the folder's manifest (read-merge-write is one step)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{MANIFEST}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from earnet import __version__
 from earnet.data.transforms import normalise
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
-from earnet.models.error_attention import VesselSegmenter
+from earnet.models.segmenter import VesselSegmenter
 from earnet.runtime.contract import ERROR_ATTENTION, INPUT_NAME, PROBABILITY, contract_properties
 
 OPSET = 17
@@ -67,7 +67,8 @@ def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: di
     import onnx
 
     from earnet.inference.predictor import MIN_SIDE
-    from earnet.segment import MIN_FOV_DIAMETER, RESCALE_TOLERANCE
+    from earnet.data.resolution import RESCALE_TOLERANCE
+    from earnet.segment import MIN_FOV_DIAMETER
 
     out = Path(out)
     if out.is_dir():

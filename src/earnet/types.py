@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+    from earnet.models.segmenter import VesselSegmenter
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,26 @@ class ModelOutput:
     error_attention: torch.Tensor | None = None
     aux_logits: list[torch.Tensor] = field(default_factory=list)
     aux_weights: list[float] = field(default_factory=list)
+
+
+@dataclass
+class TrainedModel:
+    """A trained EAR-Net (or a stage 1 alone), ready for inference.
+
+    Built by :func:`earnet.inference.loader.load_trained_model` from a bundle or a
+    run's stage, validated on load.
+
+    Attributes:
+        stage1: the segmenter.
+        stage2: the error-attention refiner, or ``None`` for a one-stage model.
+        threshold: decision threshold chosen on the model's validation images.
+        fov_diameter: FOV diameter (px) of the training images, which inputs are
+            rescaled to; ``None`` for a run trained and used at the images' own size.
+        metadata: backbone, dataset, stage, test metrics, ... (JSON-able).
+    """
+
+    stage1: VesselSegmenter
+    stage2: VesselSegmenter | None
+    threshold: float
+    fov_diameter: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)

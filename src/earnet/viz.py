@@ -52,9 +52,10 @@ def plot_curve(x: np.ndarray, y: np.ndarray, path: Path, *, kind: str, title: st
 def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (0, 255, 64),
             alpha: float = 0.6) -> np.ndarray:
     """Composite ``mask`` over an RGB ``image`` in ``colour`` (vessels over the fundus)."""
-    out = image.astype(np.float32).copy()
-    out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(colour, np.float32)
-    return out.round().astype(np.uint8)
+    out = image.copy()  # only the vessel pixels are blended: memory stays near the image's own size
+    blended = (1 - alpha) * image[mask].astype(np.float32) + alpha * np.asarray(colour, np.float32)
+    out[mask] = blended.round().astype(np.uint8)
+    return out
 
 
 def error_colours(prediction: np.ndarray, label: np.ndarray, fov: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from earnet.data.registry import list_datasets
-from earnet.exceptions import EarnetError
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -19,16 +18,3 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, split_default: str | 
         parser.add_argument("--split", default=split_default,
                             help="train, test, all, or a leave-one-out fold loo<k>/train|test "
                                  f"(default: {split_default})")
-
-
-def parse_threshold(text: str) -> float | None:
-    """A threshold in (0, 1], or ``None`` for ``auto``."""
-    if text == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise EarnetError(f"--threshold must be a number in (0, 1] or 'auto', got {text!r}") from None
-    if not 0 < value <= 1:
-        raise EarnetError(f"--threshold must be in (0, 1], got {value}")
-    return value

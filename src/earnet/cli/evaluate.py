@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments, parse_threshold
+from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments
 from earnet.data.registry import get_dataset
 from earnet.evaluate import (
-    choose_threshold,
+    EVALUATION_POLICIES,
     evaluate,
     folder_predictor,
     format_table,
     observer2_predictor,
+    resolve_threshold,
     write_report,
 )
-from earnet.exceptions import EarnetError
-from earnet.manifest import MANIFEST, read_manifest
+from earnet.thresholds import TRAIN_F1, parse_threshold
 
 EXAMPLES = """examples:
   # a method's probability maps (01_test.png, 01_test_prob.png or 01_test.npy ...)
@@ -25,7 +25,7 @@ EXAMPLES = """examples:
   earnet segment data/DRIVE/test/images --model drive --out out/drive-test
   earnet evaluate drive --root data/DRIVE --predictions out/drive-test
   # threshold chosen on the TRAINING split's predictions (same folder), then applied to test
-  earnet evaluate drive --root data/DRIVE --predictions my_method/ --threshold auto
+  earnet evaluate drive --root data/DRIVE --predictions my_method/ --threshold train-f1
   # the human baseline: the second observer scored against the first
   earnet evaluate drive --root data/DRIVE --observer 2
   # whole-image numbers, as some papers report them
@@ -51,8 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threshold", default="model",
                         help="'model' (default): the threshold recorded in the folder's predictions.json by "
                              "earnet segment/predict (the model's own, chosen on its validation images), "
-                             "else 0.5; a value in (0, 1]; or 'auto': maximise pooled F1 on the training "
-                             "split's predictions")
+                             "else 0.5; a value in (0, 1]; or 'train-f1': maximise pooled F1 on the training "
+                             "split's predictions ('auto' is a deprecated synonym)")
     parser.add_argument("--whole-image", action="store_true",
                         help="count every pixel, not only those inside the FOV mask")
     parser.add_argument("--out", metavar="DIR", type=Path,
@@ -62,31 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the report."""
-    source = "fixed"
-    if args.threshold == "model":
-        manifest = read_manifest(args.predictions) if args.predictions else None
-        threshold: float | None = float(manifest["threshold"]) if manifest else 0.5
-        if manifest:
-            source = f"the model's, from {args.predictions / MANIFEST}"
-    else:
-        threshold = parse_threshold(args.threshold)
+    policy = parse_threshold(args.threshold, EVALUATION_POLICIES, auto=TRAIN_F1)
     use_fov = not args.whole_image
     dataset = get_dataset(args.dataset, args.root, args.split)
-    if args.observer:
-        predict = observer2_predictor(dataset)
-        if threshold is None:
-            raise EarnetError("--threshold auto needs probabilities; the second observer is a binary map")
-    else:
-        predict = folder_predictor(dataset, args.predictions)
-    if threshold is None:
-        if args.split == "all" or args.split.endswith("train"):  # train, loo<k>/train
-            raise EarnetError(f"--threshold auto is chosen on the training split; it cannot be used to "
-                              f"evaluate the {args.split} split")
-        train = get_dataset(args.dataset, args.root, "train" if "/" not in args.split
-                            else args.split.replace("/test", "/train"))
-        threshold = choose_threshold(train, folder_predictor(train, args.predictions), use_fov)
-        source = f"auto: max pooled F1 on {train.split} predictions"
-    result = evaluate(dataset, predict, threshold, use_fov, source)
+    predict = observer2_predictor(dataset) if args.observer else folder_predictor(dataset, args.predictions)
+    threshold = resolve_threshold(policy, dataset, None if args.observer else args.predictions, use_fov, args.root)
+    result = evaluate(dataset, predict, threshold.value, use_fov, threshold.source)
     suffix = "-observer2" if args.observer else ""
     out = args.out or Path("evaluation") / f"{dataset.name}-{dataset.split.replace('/', '-')}{suffix}"
     paths = write_report(result, out)

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a model to ONNX, or a run's stage to a bundle",
                                    description="Export a model.", epilog=EXAMPLES,
                                    formatter_class=EXAMPLES_FORMATTER)
-    parser.add_argument("model", metavar="MODEL", help="bundled model name or bundle path (onnx); run folder (bundle)")
+    parser.add_argument("model", metavar="MODEL",
+                        help="bundled model name, bundle path or run folder (onnx); run folder (bundle)")
     parser.add_argument("--format", choices=("onnx", "bundle"), default="onnx", help="output format")
     parser.add_argument("--stage", default="stage1", help="the run's stage to bundle (bundle format)")
     parser.add_argument("--out", type=Path, required=True, help="output file")

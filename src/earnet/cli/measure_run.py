@@ -28,7 +28,7 @@ def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
     if not args.masks:
         import earnet
 
-        segmenter = earnet.load_model(args.model, device=args.device, tta=args.tta)
+        segmenter = earnet.load_segmenter(args.model, device=args.device, tta=args.tta)
     with_av = args.av_maps is not None
     with_size = args.pixel_size is not None or args.fov_degrees is not None
     rows, details = [], []

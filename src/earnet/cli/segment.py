@@ -9,18 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from earnet.cli.common import EXAMPLES_FORMATTER, parse_threshold
+from earnet.cli.common import EXAMPLES_FORMATTER
 from earnet.exceptions import EarnetError, InputError
-from earnet.io import (
-    image_stem,
-    is_image_file,
-    probability_to_uint16,
-    read_binary,
-    read_rgb,
-    write_png,
-)
+from earnet.io import image_stem, is_image_file, read_binary, read_rgb
 from earnet.manifest import write_manifest
-from earnet.viz import overlay
+from earnet.thresholds import MODEL, parse_threshold
 
 EXAMPLES = """examples:
   earnet segment                                  # scikit-image's sample retina photograph
@@ -28,6 +21,7 @@ EXAMPLES = """examples:
   find . -name '*.tif' | earnet segment - --out results
   earnet segment big.jpg --tta flip --error-attention
   earnet segment photo.png --mask photo_fov.png --threshold 0.4
+  earnet segment photo.jpg --model runs/drive --stage stage1   # a run's stage, as earnet predict
 
 Per image in --out: <stem>_prob.png (16-bit probability), <stem>_mask.png,
 <stem>_overlay.png (vessels over the photograph) and, with --error-attention, the
@@ -55,12 +49,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="image files, folders, or '-' to read paths from stdin "
                              "(default: scikit-image's sample retina photograph)")
-    parser.add_argument("--model", default="drive", help="bundled model name (earnet models) or a bundle path")
+    parser.add_argument("--model", default="drive",
+                        help="bundled model name (earnet models), a bundle path, or a run folder")
+    parser.add_argument("--stage", help="with a run folder: stage1 or a stage2-* stage (default: the last)")
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--tta", default="none", choices=("none", "flip", "ms"),
                         help="test-time augmentation: flips, or multi-scale 0.5/1/2")
-    parser.add_argument("--threshold", default="auto", help="'auto' (the model's) or a value in (0, 1]")
+    parser.add_argument("--threshold", default=MODEL,
+                        help="'model' (the model's own, chosen on its validation images) or a value in (0, 1]")
     parser.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default: 1024)")
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
@@ -69,30 +66,57 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def collect_jobs(inputs: list[str], out: Path) -> tuple[list[Job], list[str]]:
-    """Expand files, folders and '-' into jobs; unreadable inputs become error lines."""
+    """Expand files, folders and '-' into jobs; unusable inputs become error lines.
+
+    Files inside ``out`` are skipped, so an output folder inside an input folder is
+    never segmented again.
+    """
     if not inputs:
         return [Job(None, out / SAMPLE_ID)], []
     if inputs == ["-"]:
-        inputs = [line.strip() for line in sys.stdin if line.strip()]
+        inputs = _stdin_paths()
     jobs: list[Job] = []
     errors: list[str] = []
+    out_resolved = out.resolve()
     for text in inputs:
         path = Path(text)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        try:
+            is_dir = path.is_dir()
+            if is_dir:
+                files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p)
+                               and not p.resolve().is_relative_to(out_resolved))
+        except OSError as error:  # a name over 255 characters, a folder we may not read, ...
+            errors.append(f"{text}: cannot open ({error.strerror or error})")
+            continue
+        if is_dir:
             if not files:
                 errors.append(f"{path}: no images found in this folder")
             for file in files:
                 relative = file.relative_to(path).parent
                 jobs.append(Job(file, out / relative / image_stem(file)))
-        elif path.is_file() or not path.exists():
+        else:
             jobs.append(Job(path, out / image_stem(path)))
     seen: dict[Path, Path | None] = {}
+    unique: list[Job] = []
     for job in jobs:
         if job.out_stem in seen:
             errors.append(f"{job.source}: same output name as {seen[job.out_stem]}; segment them separately")
-        seen.setdefault(job.out_stem, job.source)
-    return jobs, errors
+            continue
+        seen[job.out_stem] = job.source
+        unique.append(job)
+    return unique, errors
+
+
+def _stdin_paths() -> list[str]:
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:
+        raise EarnetError("'-' reads file paths from stdin, one per line, but got binary data; "
+                          "pass the image as a file path instead of piping its bytes")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _read(job: Job) -> np.ndarray:
@@ -105,56 +129,71 @@ def _read(job: Job) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Segment every input; report failures per file; summary table at the end."""
-    from earnet.segment import FundusSegmenter
+    from earnet.io import exclusive_folder
+    from earnet.segment import load_segmenter
 
     if args.out.exists() and not args.out.is_dir():
         raise InputError(args.out, "output folder is a file")
+    threshold = parse_threshold(args.threshold, (MODEL,), auto=MODEL)
     jobs, errors = collect_jobs(args.inputs, args.out)
-    if args.mask is not None and len(jobs) != 1:
+    if args.mask is not None and len(jobs) + len(errors) != 1:
         raise EarnetError("--mask applies to a single input image")
-    segmenter = FundusSegmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
-                                threshold=parse_threshold(args.threshold))
+    segmenter = load_segmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
+                               threshold=threshold.value, stage=args.stage)
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
-    if args.error_attention and segmenter.predictor.stage2 is None:
+    if args.error_attention and not segmenter.two_stage:
         raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
     for message in errors:
         print(f"earnet: error: {message}", file=sys.stderr)
-    rows = []
+    rows: list[tuple[str, str, float, float]] = []
     written: list[str] = []
-    duplicate = {line.split(":", 1)[0] for line in errors}
+    with exclusive_folder(args.out):
+        try:
+            failures = _segment_all(jobs, segmenter, mask, args, rows, written)
+        finally:  # also when interrupted: the maps already written are recorded
+            if written:
+                meta = segmenter.metadata
+                model = {"model": str(args.model),
+                         **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
+                write_manifest(args.out, segmenter.threshold, model, written, {"tta": args.tta, "tile": args.tile})
+    _summary(rows, args.out)
+    return 2 if errors or failures else 0
+
+
+def _segment_all(jobs: list[Job], segmenter, mask: np.ndarray | None, args: argparse.Namespace,  # noqa: ANN001
+                 rows: list[tuple[str, str, float, float]], written: list[str]) -> int:
+    """Segment each job; a failure is reported on one line and the batch goes on. Returns the failures."""
+    from earnet.output_maps import write_maps
+
+    failures = 0
     progress = _progress(jobs, args.no_progress)
     for job in progress:
-        if str(job.source) in duplicate:
-            continue
         name = str(job.source) if job.source else f"{SAMPLE_ID} (scikit-image)"
         try:
             image = _read(job)
-            try:
-                result = segmenter.segment(image, mask)
-            except EarnetError as error:
-                raise InputError(job.source or SAMPLE_ID, str(error)) from None
-            _write(job.out_stem, image, result, args.error_attention)
-        except EarnetError as error:
-            message = str(error)
-            errors.append(message)
+            result = segmenter.segment(image, mask, attention=args.error_attention)
+            write_maps(job.out_stem, image, result, attention=args.error_attention)
+        except Exception as error:  # noqa: BLE001 - one bad photograph must not stop the batch
+            failures += 1
+            message = _describe(job, error)
             (progress.write if hasattr(progress, "write") else print)(f"earnet: error: {message}", file=sys.stderr)
             continue
         rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, result.seconds))
         written.append(job.out_stem.relative_to(args.out).as_posix())
-    if written:
-        meta = segmenter.metadata
-        model = {"model": str(args.model), **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
-        write_manifest(args.out, segmenter.threshold, model, written, {"tta": args.tta, "tile": args.tile})
-    _summary(rows, args.out)
-    return 2 if errors else 0
+    return failures
 
 
-def _write(stem: Path, image: np.ndarray, result, with_attention: bool) -> None:  # noqa: ANN001
-    write_png(stem.parent / f"{stem.name}_prob.png", probability_to_uint16(result.probability))
-    write_png(stem.parent / f"{stem.name}_mask.png", result.mask)
-    write_png(stem.parent / f"{stem.name}_overlay.png", overlay(image, result.mask))
-    if with_attention and result.error_attention is not None:
-        write_png(stem.parent / f"{stem.name}_attention.png", np.round(result.error_attention * 255).astype(np.uint8))
+def _describe(job: Job, error: Exception) -> str:
+    """One line naming the file and the problem."""
+    if isinstance(error, InputError):
+        return str(error)
+    source = job.source or SAMPLE_ID
+    if isinstance(error, EarnetError):
+        return f"{source}: {error}"
+    if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
+        return f"{source}: out of memory (try a smaller --tile, or crop the photograph)"
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{source}: {type(error).__name__}{': ' + first if first else ''}"
 
 
 def _progress(jobs: list[Job], disabled: bool):  # noqa: ANN202

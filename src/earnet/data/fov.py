@@ -137,19 +137,13 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 _DIAMOND = np.array([[-0.5, 0.0], [0.5, 0.0], [0.0, -0.5], [0.0, 0.5]])
 
 
-def convex_hull_mask(mask: np.ndarray) -> np.ndarray:
-    """Pixels whose centres lie in the convex hull of ``mask`` (as ``skimage`` ``convex_hull_image``).
-
-    Each pixel counts as the diamond of its edge midpoints, as in scikit-image; the
-    hull is filled row by row from its half-planes instead of testing every pixel
-    against the polygon, which is what made the scikit-image version slow (~0.2 s
-    for a DRIVE image).
-    """
-    return _rows_to_mask(*_hull_rows(mask), mask.shape[1])
-
-
 def _hull_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last column inside the convex hull of ``mask`` on every row (first > last: none)."""
+    """First and last column inside the convex hull of ``mask`` on every row (first > last: none).
+
+    Pixels count as the diamond of their edge midpoints, as in scikit-image's
+    ``convex_hull_image`` (tested equal); the hull is filled row by row from its
+    half-planes instead of testing every pixel against the polygon (~0.2 s a DRIVE image).
+    """
     height, width = mask.shape
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:

@@ -20,16 +20,6 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_file(p))
 
 
-def find_image(folder: Path, stem: str) -> Path | None:
-    """The image file in ``folder`` whose stem is ``stem`` (any image suffix), if any."""
-    if not folder.is_dir():
-        return None
-    for path in image_files(folder):
-        if image_stem(path) == stem:
-            return path
-    return None
-
-
 def index_by_stem(folder: Path) -> dict[str, Path]:
     """Map each image file's stem in ``folder`` to its path."""
     return {image_stem(p): p for p in image_files(folder)} if folder.is_dir() else {}

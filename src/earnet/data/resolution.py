@@ -4,6 +4,12 @@ Vessel calibre in pixels is what a network learns, and it follows the FOV's size
 (DRIVE's FOV is ~540 px wide, CHASE_DB1's ~930, HRF's ~3300). Rescaling every
 image so its FOV has one diameter lets one model train on several datasets and
 segment any camera's photographs.
+
+:func:`resolution_scale` is the one resolution rule, used for training images, the
+test step of a run, ``earnet predict`` and ``earnet segment`` alike: FOV diameters
+within :data:`RESCALE_TOLERANCE` of the target are used as they are (the vessel
+calibre differs by well under a pixel, and photographs from the training camera get
+exactly the predictions the model's test metrics were measured on).
 """
 
 from __future__ import annotations
@@ -15,11 +21,24 @@ import torch.nn.functional as F
 from earnet.data.fov import fov_diameter
 from earnet.types import Sample
 
+RESCALE_TOLERANCE = 0.05
+"""FOV diameters within this fraction of the target are not resampled."""
 
-def scale_factor(fov: np.ndarray, target_diameter: float) -> float:
-    """The factor that gives ``fov`` a diameter of ``target_diameter`` pixels."""
-    diameter = fov_diameter(fov)
-    return target_diameter / diameter if diameter > 0 else 1.0
+
+def resolution_scale(diameter: float, target_diameter: float | None) -> float:
+    """The factor that brings a FOV ``diameter`` px wide to ``target_diameter`` (1 within the tolerance).
+
+    ``target_diameter`` ``None`` means "as the images are" (a run trained at native size).
+    """
+    if not target_diameter or diameter <= 0:
+        return 1.0
+    scale = target_diameter / diameter
+    return 1.0 if abs(scale - 1) <= RESCALE_TOLERANCE else scale
+
+
+def scale_factor(fov: np.ndarray, target_diameter: float | None) -> float:
+    """:func:`resolution_scale` of a FOV mask."""
+    return resolution_scale(fov_diameter(fov), target_diameter)
 
 
 def _resize(array: np.ndarray, size: tuple[int, int], mode: str, antialias: bool) -> np.ndarray:
@@ -36,7 +55,7 @@ def rescale_sample(sample: Sample, target_diameter: float) -> Sample:
     thresholded at 0.5, so thin vessels survive downscaling as well as they can.
     """
     factor = scale_factor(sample.fov, target_diameter)
-    if abs(factor - 1) < 1e-3:
+    if factor == 1.0:
         return sample
     height, width = sample.label.shape
     size = (max(1, round(height * factor)), max(1, round(width * factor)))

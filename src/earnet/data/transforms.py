@@ -16,8 +16,6 @@ from torchvision.transforms import v2
 
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
-MAP_KEYS = ("label", "fov", "error", "stage1")
-"""Per-pixel maps that travel with the image (those present in a sample)."""
 
 
 def to_tensor_image(image: np.ndarray) -> torch.Tensor:

@@ -15,10 +15,16 @@ import numpy as np
 from earnet.config import TrainConfig
 from earnet.data.resolution import rescale_sample
 from earnet.engine.datamodule import ImageTensors, to_image_tensors
-from earnet.engine.run import Run, dataset_split, train_val_ids
+from earnet.engine.run import (
+    Run,
+    assign_folds,
+    dataset_split,
+    read_threshold,
+    train_val_ids,
+    write_threshold,
+)
 from earnet.engine.stage import StageResult, train_stage
-from earnet.engine.weights import load_model, save_weights
-from earnet.errors import ERROR_KINDS, assign_folds, error_maps
+from earnet.error_maps import ERROR_KINDS, error_maps
 from earnet.exceptions import EarnetError, InputError
 from earnet.inference.predictor import Predictor
 from earnet.io import (
@@ -28,8 +34,8 @@ from earnet.io import (
     write_png,
     write_text,
 )
-from earnet.metrics import best_f1_threshold
-from earnet.models.error_attention import VesselSegmenter
+from earnet.model_file import load_model
+from earnet.thresholds import VALIDATION, best_f1_over, parse_threshold
 from earnet.types import Sample
 
 
@@ -44,25 +50,20 @@ def _samples(config: TrainConfig, ids: list[str]) -> list[Sample]:
 
 
 def choose_threshold(config: TrainConfig, predictor: Predictor, val: list[Sample]) -> float:
-    """``config.threshold`` if numeric, else the pooled-F1-optimal value on validation images."""
-    if config.threshold != "auto":
-        return float(config.threshold)
-    scores, labels = [], []
-    for sample in val:
-        probability = predictor(sample.image).probability
-        scores.append(probability[sample.fov])
-        labels.append(sample.label[sample.fov])
-    return float(best_f1_threshold(np.concatenate(scores), np.concatenate(labels)))
+    """The configured threshold policy: a number, or ``validation`` (pooled best F1 on validation images)."""
+    policy = parse_threshold(config.threshold, (VALIDATION,), auto=VALIDATION, what="threshold")
+    if policy.value is not None:
+        return policy.value
+    return best_f1_over(val, lambda sample: predictor(sample.image).probability)
 
 
-def _finish_stage(config: TrainConfig, stage_dir: Path, predictor: Predictor, val: list[Sample],
-                  extra_meta: dict) -> float:
-    """Choose and save the threshold; store it in the weights' metadata."""
+def _finish_stage(config: TrainConfig, folder: Path, predictor: Predictor, val: list[Sample]) -> float:
+    """Choose the stage's threshold and record it (once: a finished stage keeps its threshold)."""
+    if (folder / "threshold.json").is_file():
+        return read_threshold(folder)
     threshold = choose_threshold(config, predictor, val)
-    write_text(stage_dir / "threshold.json", json.dumps({"threshold": threshold, "chosen_on": "validation split"
-                                                         if config.threshold == "auto" else "fixed"}) + "\n")
-    model, meta = load_model(stage_dir / "model.safetensors")
-    save_weights(model, stage_dir / "model.safetensors", {**meta, **extra_meta, "threshold": threshold})
+    fixed = parse_threshold(config.threshold, (VALIDATION,), auto=VALIDATION, what="threshold").value is not None
+    write_threshold(folder, threshold, "fixed" if fixed else "validation split")
     return threshold
 
 
@@ -71,19 +72,11 @@ def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageRe
     config = run.config()
     train_ids, val_ids = train_val_ids(run, config)
     train, val = _samples(config, train_ids), _samples(config, val_ids)
+    run.record_fov_diameter()
     result = train_stage(config, run.stage1, 1, [to_image_tensors(s) for s in train],
                          [to_image_tensors(s) for s in val], config.epochs, resume=resume, progress=progress)
-    model, _ = load_model(result.weights)
-    _finish_stage(config, run.stage1, Predictor(model), val, {"val_ids": val_ids})
+    _finish_stage(config, run.stage1, Predictor(load_model(result.weights)), val)
     return result
-
-
-def load_threshold(stage_dir: Path) -> float:
-    """The threshold saved with a stage."""
-    path = stage_dir / "threshold.json"
-    if not path.is_file():
-        raise InputError(stage_dir, "stage has no threshold.json (did it finish?)")
-    return float(json.loads(path.read_text())["threshold"])
 
 
 def run_errors(run: Run, in_sample: bool | None = None, resume: bool = False, progress: bool = True) -> Path:
@@ -95,28 +88,26 @@ def run_errors(run: Run, in_sample: bool | None = None, resume: bool = False, pr
     """
     config = run.config()
     in_sample = config.in_sample if in_sample is None else in_sample
-    if not (run.stage1 / "model.safetensors").exists():
+    if not run.weights("stage1").exists():
         raise InputError(run.stage1, "no stage-1 model; run 'earnet train --stage 1' first")
     out = run.errors(in_sample)
     maps_dir = out / "maps"
     train_ids, val_ids = train_val_ids(run, config)
     train, val = _samples(config, train_ids), _samples(config, val_ids)
     if in_sample:
-        stage1, _ = load_model(run.stage1 / "model.safetensors")
-        groups = [(Predictor(stage1), load_threshold(run.stage1), train)]
+        groups = [(Predictor(load_model(run.weights("stage1"))), run.threshold("stage1"), train)]
         assignment: dict[str, int] = {}
     else:
         assignment = assign_folds(train_ids, config.folds, config.seed)
         groups = []
         for fold in range(config.folds):
-            fold_dir = out / "folds" / f"fold{fold}"
+            fold_dir = run.fold(fold)
             held_out = [s for s in train if assignment[s.id] == fold]
             rest = [to_image_tensors(s) for s in train if assignment[s.id] != fold]
             result = train_stage(config, fold_dir, 1, rest, [to_image_tensors(s) for s in val],
                                  config.fold_epochs or config.epochs, resume=resume, progress=progress)
-            fold_model, _ = load_model(result.weights)
-            predictor = Predictor(fold_model)
-            threshold = _finish_stage(config, fold_dir, predictor, val, {"fold": fold})
+            predictor = Predictor(load_model(result.weights))
+            threshold = _finish_stage(config, fold_dir, predictor, val)
             groups.append((predictor, threshold, held_out))
     fractions = {}
     for predictor, threshold, samples in groups:
@@ -155,7 +146,7 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
     if not maps_dir.is_dir():
         raise InputError(maps_dir, "no error maps; run 'earnet errors RUN"
                          + (" --in-sample" if in_sample else "") + "' first")
-    stage1, _ = load_model(run.stage1 / "model.safetensors")
+    stage1 = load_model(run.weights("stage1"))
     stage1_predictor = Predictor(stage1)
     train_ids, val_ids = train_val_ids(run, config)
     train = [_with_maps(s, maps_dir) for s in _samples(config, train_ids)]
@@ -166,30 +157,5 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
     out = run.stage2(refinement, in_sample)
     result = train_stage(stage_config, out, 2, train, val, config.stage2_epochs,
                          init=stage1.state_dict(), resume=resume, progress=progress)
-    stage2, _ = load_model(result.weights)
-    _finish_stage(config, out, Predictor(stage1, stage2), val_samples,
-                  {"errors": "in_sample" if in_sample else "out_of_fold", "val_ids": val_ids})
+    _finish_stage(config, out, Predictor(stage1, load_model(result.weights)), val_samples)
     return result
-
-
-def stage_models(run: Run, stage_name: str) -> tuple[VesselSegmenter, VesselSegmenter | None, float]:
-    """Stage 1, stage 2 (``None`` for ``stage1``) and threshold of a run's stage folder."""
-    stage_dir = run.path / stage_name
-    if not (stage_dir / "model.safetensors").is_file():
-        raise InputError(stage_dir, "no trained model here")
-    stage1, _ = load_model(run.stage1 / "model.safetensors")
-    stage2 = None if stage_name == "stage1" else load_model(stage_dir / "model.safetensors")[0]
-    return stage1, stage2, load_threshold(stage_dir)
-
-
-def stage_predictor(run: Run, stage_name: str, device: str = "cpu", tta: str = "none",
-                    tile: int = 1024) -> tuple[Predictor, float]:
-    """The predictor and threshold of ``stage1`` or a ``stage2-*`` folder of a run."""
-    stage1, stage2, threshold = stage_models(run, stage_name)
-    return Predictor(stage1, stage2, device=device, tta=tta, tile=tile), threshold
-
-
-def trained_stages(run: Run) -> list[str]:
-    """Names of the run's finished stages (``stage1``, ``stage2-...``)."""
-    return sorted(p.name for p in run.path.iterdir()
-                  if p.is_dir() and p.name.startswith("stage") and (p / "threshold.json").is_file())

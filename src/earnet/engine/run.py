@@ -5,11 +5,16 @@ Layout::
     RUN/config.yaml            resolved configuration (checked on --resume)
     RUN/revision.txt           git revision of the code that made the run
     RUN/split.json             training / validation ids (validation carved from train)
-    RUN/stage1/                checkpoints/, logs/ (CSV, TensorBoard), model.safetensors, threshold.json
+    RUN/resolution.json        FOV diameter (px) of the training images: what inputs are rescaled to
+    RUN/stage1/                checkpoints/, logs/ (CSV, TensorBoard), model.safetensors, stage.json,
+                               threshold.json (the stage's one threshold)
     RUN/errors-oof/            out-of-fold error maps (folds/ holds the k fold models)
     RUN/errors-in_sample/      error maps of the stage-1 model on its own training images (paper)
     RUN/stage2-<mode>[-in_sample]/   the error-attention refiner
     RUN/test/<stage>/          metrics.json, per_image.csv, roc.png, pr.png, images/
+
+Only :class:`Run` spells these names; everything else asks it. The module needs no
+Lightning, so ``earnet predict`` and ``earnet export`` start without it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +32,10 @@ from earnet.data.base import VesselDataset
 from earnet.data.registry import get_dataset
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import write_text
+
+WEIGHTS = "model.safetensors"
+THRESHOLD = "threshold.json"
+STAGE_INFO = "stage.json"
 
 # Fields that may change between a run and its resumption: where and how it runs.
 RESUMABLE_CHANGES = {"devices", "num_nodes", "strategy", "accelerator", "num_workers"}
@@ -57,6 +67,60 @@ class Run:
         """Folder of a stage's test-split evaluation."""
         return self.path / "test" / stage_name
 
+    def stage(self, stage_name: str) -> Path:
+        """Folder of a stage (``stage1``, ``stage2-correct``, ...)."""
+        if not (stage_name == "stage1" or stage_name.startswith("stage2-")) or "/" in stage_name:
+            raise EarnetError(f"{stage_name!r} is not a stage name (stage1 or stage2-...)")
+        return self.path / stage_name
+
+    def weights(self, stage_name: str) -> Path:
+        """A stage's exported model (``model.safetensors``)."""
+        return self.stage(stage_name) / WEIGHTS
+
+    def threshold(self, stage_name: str) -> Any:
+        """The threshold chosen for a stage (stored only in its ``threshold.json``)."""
+        return read_threshold(self.stage(stage_name))
+
+    def fold(self, fold: int) -> Path:
+        """Folder of fold model ``fold`` (trained on the other folds; predicts this one's error maps)."""
+        return self.errors(False) / "folds" / f"fold{fold}"
+
+    def stage_info(self, stage_name: str) -> dict[str, Any]:
+        """A stage's ``stage.json`` (best validation F1, training seconds, parameters)."""
+        path = self.stage(stage_name) / STAGE_INFO
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise InputError(path, f"unreadable stage record ({error})") from None
+
+    def trained_stages(self) -> list[str]:
+        """Names of the finished stages (weights and threshold written)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir()
+                      if p.is_dir() and (p.name == "stage1" or p.name.startswith("stage2-"))
+                      and (p / THRESHOLD).is_file() and (p / WEIGHTS).is_file())
+
+    def fov_diameter(self) -> float:
+        """FOV diameter (px) the run's models work at: the configured one, else the median of its
+        training images' (recorded in ``resolution.json`` by stage 1; measured if absent)."""
+        config = self.config()
+        if config.fov_diameter:
+            return float(config.fov_diameter)
+        path = self.path / "resolution.json"
+        if path.is_file():
+            try:
+                return float(json.loads(path.read_text())["fov_diameter"])
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise InputError(path, f"unreadable ({error})") from None
+        return measure_fov_diameter(self, config)
+
+    def record_fov_diameter(self) -> float:
+        """Measure and record the training FOV diameter (stage 1 calls this)."""
+        diameter = self.fov_diameter()
+        write_text(self.path / "resolution.json", json.dumps({"fov_diameter": diameter}) + "\n")
+        return diameter
+
     def config(self) -> TrainConfig:
         """The run's saved configuration."""
         if not self.config_file.is_file():
@@ -76,15 +140,21 @@ def open_run(path: Path, config: TrainConfig, resume: bool) -> Run:
     if run.config_file.exists():
         if not resume:
             raise InputError(path, "already holds a run; pass --resume to continue it, or choose another --out")
-        saved = run.config().to_dict()
-        changed = [k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES]
+        saved = _comparable(run.config().to_dict())
+        wanted = _comparable(config.to_dict())
+        changed = [k for k, v in wanted.items() if saved.get(k) != v and k not in RESUMABLE_CHANGES]
         if changed:
-            details = ", ".join(f"{k}: {saved.get(k)!r} -> {config.to_dict()[k]!r}" for k in changed)
+            details = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in changed)
             raise InputError(run.config_file, f"--resume with a different configuration ({details})")
     path.mkdir(parents=True, exist_ok=True)
     save_config(config, run.config_file)
     write_text(path / "revision.txt", git_revision() + "\n")
     return run
+
+
+def _comparable(values: dict) -> dict:
+    # runs made before the policies had names saved threshold 'auto', which meant 'validation'
+    return {**values, "threshold": "validation" if values.get("threshold") == "auto" else values.get("threshold")}
 
 
 def git_revision() -> str:
@@ -100,6 +170,49 @@ def git_revision() -> str:
 def dataset_split(config: TrainConfig, split: str) -> VesselDataset:
     """A split of the run's dataset."""
     return get_dataset(config.dataset, config.root, split)
+
+
+def read_threshold(folder: Path) -> Any:
+    """The threshold in ``folder/threshold.json`` (a stage's or a fold model's), as stored.
+
+    :func:`earnet.inference.loader.load_trained_model` validates it for inference.
+    """
+    path = folder / THRESHOLD
+    if not path.is_file():
+        raise InputError(folder, "stage has no threshold.json (did it finish?)")
+    try:
+        return json.loads(path.read_text())["threshold"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(path, f"unreadable threshold ({error})") from None
+
+
+def write_threshold(folder: Path, threshold: float, chosen_on: str) -> None:
+    """Record the threshold of the model in ``folder`` and how it was chosen."""
+    write_text(folder / THRESHOLD, json.dumps({"threshold": threshold, "chosen_on": chosen_on}) + "\n")
+
+
+def measure_fov_diameter(run: Run, config: TrainConfig) -> float:
+    """Median FOV diameter of the run's training images (the dataset's FOV masks)."""
+    from earnet.data.fov import fov_diameter
+
+    train_ids, _ = train_val_ids(run, config)
+    wanted = set(train_ids)
+    train = dataset_split(config, "train")
+    diameters = [fov_diameter(train[i].fov) for i, sample_id in enumerate(train.ids) if sample_id in wanted]
+    if not diameters:
+        raise EarnetError(f"{run.path}: no training images to measure the FOV diameter")
+    return float(np.median(diameters))
+
+
+def assign_folds(ids: list[str], folds: int, seed: int = 0) -> dict[str, int]:
+    """Assign each id to one of ``folds`` folds, balanced and reproducible (shuffled by ``seed``).
+
+    Fold ``k``'s model is trained on the other folds and predicts fold ``k`` (out-of-fold error maps).
+    """
+    if not 2 <= folds <= len(ids):
+        raise ValueError(f"need 2 <= folds <= {len(ids)} (number of images), got {folds}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return {ids[index]: position % folds for position, index in enumerate(order)}
 
 
 def train_val_ids(run: Run, config: TrainConfig) -> tuple[list[str], list[str]]:

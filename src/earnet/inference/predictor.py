@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from earnet.data.transforms import normalise, to_tensor_image
 from earnet.inference.fusion import fold_batch_norm
 from earnet.inference.tiling import sliding_window
-from earnet.models.error_attention import VesselSegmenter
+from earnet.models.segmenter import VesselSegmenter
 
 TTA_MODES = ("none", "flip")
 MIN_SIDE = 32
@@ -30,6 +30,15 @@ class Prediction:
     probability: np.ndarray
     error_attention: np.ndarray | None = None
     stage1_probability: np.ndarray | None = None
+
+
+@dataclass
+class TensorPrediction:
+    """Outputs for a ``(1, 3, H, W)`` input, each ``(1, 1, H, W)`` on the predictor's device."""
+
+    probability: torch.Tensor
+    error_attention: torch.Tensor | None = None
+    stage1_probability: torch.Tensor | None = None
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -71,20 +80,20 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_tensor(self, image: torch.Tensor, stage1_probability: torch.Tensor | None = None,
-                       ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """``(1, 3, H, W)`` image in [0, 1] → probability, attention, stage-1 probability ``(1, 1, H, W)``.
+                       ) -> TensorPrediction:
+        """``(1, 3, H, W)`` image in [0, 1] → probability, attention and stage-1 probability.
 
         ``stage1_probability`` may be given to skip running stage 1.
         """
         image = normalise(image.to(self.device)).contiguous(memory_format=torch.channels_last)
         if self.stage2 is None:
             logits = sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile)
-            return torch.sigmoid(logits), None, None
+            return TensorPrediction(torch.sigmoid(logits))
         if stage1_probability is None:
             stage1_probability = torch.sigmoid(sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile))
         stacked = torch.cat([image, stage1_probability.to(self.device)], dim=1)
         out = sliding_window(lambda x: self._tta(self.stage2, x, 2), stacked, self.tile, out_channels=2)
-        return torch.sigmoid(out[:, :1]), out[:, 1:], stage1_probability
+        return TensorPrediction(torch.sigmoid(out[:, :1]), out[:, 1:], stage1_probability)
 
     def _tta(self, model: VesselSegmenter, inputs: torch.Tensor, channels: int) -> torch.Tensor:
         flips = [()] if self.tta == "none" else [(), (-1,), (-2,), (-2, -1)]
@@ -106,15 +115,29 @@ class Predictor:
             attention = out.error_attention if out.error_attention is not None else torch.zeros_like(out.logits)
             return torch.cat([out.logits.float(), attention.float()], dim=1)
 
-    def predict_scaled(self, image: np.ndarray, factor: float) -> Prediction:
-        """Predict ``image`` resized by ``factor``; maps come back at the original size."""
+    def predict_scaled(self, image: np.ndarray, factor: float, attention: bool = True) -> Prediction:
+        """Predict ``image`` resized by ``factor``; maps come back at the original size.
+
+        Peak memory follows the working (resized) size, not the photograph's: the
+        photograph is converted and resized one channel at a time (bit-identical to all
+        three at once), and only the probability and attention maps are brought back
+        (``stage1_probability`` is left ``None``).
+        """
         height, width = image.shape[:2]
-        tensor = to_tensor_image(image)[None]
         if abs(factor - 1) > 1e-3:
             size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
-            tensor = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False,
-                                   antialias=factor < 1).clamp(0, 1)
-        probability, attention, stage1 = self.predict_tensor(tensor)
+            channels = []
+            for channel in range(3):
+                plane = torch.from_numpy(np.ascontiguousarray(image[..., channel]))[None, None].float().div_(255)
+                channels.append(F.interpolate(plane, size=size, mode="bicubic", align_corners=False,
+                                              antialias=factor < 1))
+                del plane
+            tensor = torch.cat(channels, dim=1).clamp(0, 1)
+            del channels
+        else:
+            tensor = to_tensor_image(image)[None]
+        result = self.predict_tensor(tensor)
+        del tensor
 
         def back(t: torch.Tensor | None) -> np.ndarray | None:
             if t is None:
@@ -123,10 +146,11 @@ class Predictor:
                 t = F.interpolate(t.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
             return t[0, 0].float().cpu().numpy()
 
-        return Prediction(back(probability), back(attention), back(stage1))
+        return Prediction(back(result.probability), back(result.error_attention) if attention else None)
 
     def __call__(self, image: np.ndarray) -> Prediction:
         """Predict an RGB ``uint8`` ``(H, W, 3)`` image; returns numpy maps."""
-        probability, attention, stage1 = self.predict_tensor(to_tensor_image(image)[None])
+        result = self.predict_tensor(to_tensor_image(image)[None])
         as_numpy = lambda t: None if t is None else t[0, 0].float().cpu().numpy()  # noqa: E731
-        return Prediction(as_numpy(probability), as_numpy(attention), as_numpy(stage1))
+        return Prediction(as_numpy(result.probability), as_numpy(result.error_attention),
+                          as_numpy(result.stage1_probability))

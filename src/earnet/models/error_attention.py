@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from earnet.models.base import conv_bn_relu
-from earnet.types import ModelOutput
 
 Refinement = Literal["none", "paper", "correct"]
 REFINEMENTS: tuple[str, ...] = ("none", "paper", "correct")
@@ -50,45 +49,13 @@ class ErrorAttentionHead(nn.Module):
         return torch.sigmoid(logits)
 
 
-class VesselSegmenter(nn.Module):
-    """A backbone, optionally with the error-attention head (EAR-Net stage 2).
-
-    Args:
-        backbone: returns :class:`~earnet.models.base.BackboneOutput`; for
-            ``correct`` it must take 4 input channels (image + stage-1 probability).
-        refinement: ``none`` (stage 1), ``paper`` or ``correct``.
-        attention_weight: ``w`` of the ``paper`` mode.
-    """
-
-    def __init__(self, backbone: nn.Module, refinement: Refinement = "none", attention_weight: float = 0.5) -> None:
-        super().__init__()
-        if refinement not in REFINEMENTS:
-            raise ValueError(f"unknown refinement {refinement!r}; valid: {', '.join(REFINEMENTS)}")
-        self.backbone = backbone
-        self.refinement = refinement
-        self.attention_weight = attention_weight
-        self.error_head = ErrorAttentionHead(backbone.feature_channels) if refinement != "none" else None
-
-    @property
-    def needs_stage1(self) -> bool:
-        """Whether :meth:`forward` needs the stage-1 probability."""
-        return self.refinement == "correct"
-
-    def forward(self, image: torch.Tensor, stage1_probability: torch.Tensor | None = None) -> ModelOutput:
-        """Segment ``image`` ``(N, 3, H, W)`` (normalised); returns logits."""
-        if self.needs_stage1:
-            if stage1_probability is None:
-                raise ValueError("the 'correct' refinement needs the stage-1 probability")
-            image = torch.cat([image, stage1_probability.to(image.dtype)], dim=1)
-        out = self.backbone(image)
-        if self.error_head is None:
-            return ModelOutput(out.logits, None, out.aux_logits, out.aux_weights)
-        attention = self.error_head(out.features, tuple(image.shape[-2:])).to(out.logits.dtype)
-        if self.refinement == "paper":
-            w = self.attention_weight
-            logits = out.logits * (1 - w + w * attention)
-        else:
-            assert stage1_probability is not None
-            stage1_logits = torch.logit(stage1_probability.float(), eps=1e-6).clamp(-STAGE1_LOGIT_CLAMP, STAGE1_LOGIT_CLAMP)
-            logits = (1 - attention) * stage1_logits.to(out.logits.dtype) + attention * out.logits
-        return ModelOutput(logits, attention, out.aux_logits, out.aux_weights)
+def refine(logits: torch.Tensor, attention: torch.Tensor, refinement: Refinement, attention_weight: float,
+           stage1_probability: torch.Tensor | None) -> torch.Tensor:
+    """Stage 2's logits from its own ``logits`` and the error ``attention`` (see the module docstring)."""
+    if refinement == "paper":
+        w = attention_weight
+        return logits * (1 - w + w * attention)
+    if stage1_probability is None:
+        raise ValueError("the 'correct' refinement needs the stage-1 probability")
+    stage1_logits = torch.logit(stage1_probability.float(), eps=1e-6).clamp(-STAGE1_LOGIT_CLAMP, STAGE1_LOGIT_CLAMP)
+    return (1 - attention) * stage1_logits.to(logits.dtype) + attention * logits

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from earnet.exceptions import EarnetError
-from earnet.models.error_attention import REFINEMENTS, Refinement, VesselSegmenter
+from earnet.models.error_attention import REFINEMENTS, Refinement
+from earnet.models.segmenter import VesselSegmenter
 from earnet.models.wnet import wnet, wnet_wide
 
 

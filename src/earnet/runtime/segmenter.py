@@ -1,6 +1,6 @@
 """Segmenting photographs with an exported ONNX model: numpy, Pillow and onnxruntime only.
 
-The same steps as ``earnet segment`` (:class:`earnet.segment.FundusSegmenter`), in the
+The same steps as ``earnet segment`` (:class:`earnet.segment.Segmenter`), in the
 same order and with the same numbers: derive the FOV, rescale the photograph so its FOV
 has the training diameter (unless within the tolerance), run the graph (in tiles when
 large), resize the maps back, zero them outside the FOV and threshold.

@@ -2,7 +2,7 @@
 
 :func:`create_app` builds the Starlette application from a :class:`ServeConfig`; the
 ``earnet serve`` command runs it with uvicorn. Every photograph goes through the public
-segmenter (``earnet.load_model(...).segment``); this package only adds HTTP, limits, a
+segmenter (``earnet.load_segmenter(...).segment``); this package only adds HTTP, limits, a
 bounded worker pool and the page.
 """
 

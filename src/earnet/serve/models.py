@@ -17,14 +17,14 @@ class UnknownChoice(EarnetError):
 
 
 class ModelCache:
-    """Segmenters by ``(model, tta)``, created on first use through ``earnet.load_model``.
+    """Segmenters by ``(model, tta)``, created on first use through ``earnet.load_segmenter``.
 
     Clients choose among the bundled models and the operator's default model (which may
     be a bundle path); a client-supplied string is never used as a path.
 
     Args:
         default: the operator's model, a bundled name or a bundle path.
-        device: passed to ``earnet.load_model``.
+        device: passed to ``earnet.load_segmenter``.
     """
 
     def __init__(self, default: str, device: str = "cpu") -> None:
@@ -64,7 +64,7 @@ class ModelCache:
         with self._lock:  # one load per key, even when requests race for it
             if key not in self._segmenters:
                 source = model if model in self._bundled else str(self._paths[model])
-                self._segmenters[key] = earnet.load_model(source, device=self.device, tta=tta)
+                self._segmenters[key] = earnet.load_segmenter(source, device=self.device, tta=tta)
             return self._segmenters[key]
 
     def loaded(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 EAR-Net's stage 2 learns to predict these maps. They are computed inside the FOV
 only (outside it there is nothing to get wrong). ``both`` = FP or FN, the map the
-paper uses; the FP-only and FN-only maps are kept for analysis.
+paper uses; the FP-only and FN-only maps are kept for analysis. (Which model predicts
+which training image, the fold assignment, belongs to the run: :mod:`earnet.engine.run`.)
 """
 
 from __future__ import annotations
@@ -21,10 +22,3 @@ def error_maps(prediction: np.ndarray, label: np.ndarray, fov: np.ndarray) -> di
     false_negative = ~prediction & label & fov
     return {"error": false_positive | false_negative, "fp": false_positive, "fn": false_negative}
 
-
-def assign_folds(ids: list[str], folds: int, seed: int = 0) -> dict[str, int]:
-    """Assign each id to one of ``folds`` folds, balanced and reproducible (shuffled by ``seed``)."""
-    if not 2 <= folds <= len(ids):
-        raise ValueError(f"need 2 <= folds <= {len(ids)} (number of images), got {folds}")
-    order = np.random.default_rng(seed).permutation(len(ids))
-    return {ids[index]: position % folds for position, index in enumerate(order)}
