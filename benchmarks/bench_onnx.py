@@ -4,7 +4,7 @@ Every configuration runs in a fresh subprocess (so its peak RSS is its own); the
 ones run with torch, scipy and scikit-image blocked from importing, as on a machine
 without PyTorch. Paths:
 
-- ``torch``: ``earnet segment``'s ``FundusSegmenter`` as it runs by default (bf16
+- ``torch``: ``earnet segment``'s ``Segmenter`` as it runs by default (bf16
   autocast where the CPU supports it, as here);
 - ``torch-fp32``: the same with bf16 off (what the ONNX graph computes);
 - ``onnx``: ``earnet.runtime.OnnxSegmenter`` on ``earnet export drive --format onnx``;
@@ -50,10 +50,10 @@ def segmenter(path: str, models: Path, threads: int):
         return OnnxSegmenter(models / f"{path}.onnx", threads=threads)
     import torch
 
-    from earnet.segment import FundusSegmenter
+    from earnet.segment import Segmenter
 
     torch.set_num_threads(threads)
-    seg = FundusSegmenter("drive")
+    seg = Segmenter("drive")
     seg.predictor.bf16 = seg.predictor.bf16 and path == "torch"
     return seg
 

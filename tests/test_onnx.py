@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from conftest import shared_dataset
 from PIL import Image
 
-from earnet.bundle import load_bundle
+from earnet.inference.loader import load_trained_model
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
 from earnet.exceptions import EarnetError, InputError
@@ -49,11 +49,18 @@ def drive_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def load_bundle(name: str) -> tuple:
+    """A bundle's stages and metadata (threshold and FOV diameter as the loader validated them)."""
+    model = load_trained_model(name)
+    return model.stage1, model.stage2, {**model.metadata, "threshold": model.threshold,
+                                        "fov_diameter": model.fov_diameter}
+
+
 def fp32_segmenter(model: str = "drive"):
     """``earnet segment``'s pipeline in float32 (on CPUs with bf16 it would use bf16 autocast)."""
-    from earnet.segment import FundusSegmenter
+    from earnet.segment import Segmenter
 
-    segmenter = FundusSegmenter(model)
+    segmenter = Segmenter(model)
     segmenter.predictor.bf16 = False
     return segmenter
 
@@ -88,7 +95,8 @@ def test_graph_takes_a_batch(drive_onnx: Path) -> None:
 
 def test_metadata_holds_the_contract(drive_onnx: Path) -> None:
     from earnet.inference.predictor import MIN_SIDE
-    from earnet.segment import MIN_FOV_DIAMETER, RESCALE_TOLERANCE
+    from earnet.data.resolution import RESCALE_TOLERANCE
+    from earnet.segment import MIN_FOV_DIAMETER
 
     _, _, meta = load_bundle("drive")
     props = {p.key: p.value for p in onnx.load(str(drive_onnx)).metadata_props}
