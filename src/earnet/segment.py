@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from earnet.data.resolution import resolution_scale
 from earnet.exceptions import EarnetError
 from earnet.inference.loader import load_trained_model
 from earnet.inference.predictor import MIN_SIDE, Predictor
-from earnet.types import TrainedModel
+from earnet.types import Segmentation, TrainedModel
 
 TTA_CHOICES = ("none", "flip", "ms")
 MS_SCALES = (0.5, 1.0, 2.0)
@@ -35,23 +34,6 @@ MAX_UPSCALE = 8.0
 MAX_WORKING_PIXELS = 64_000_000
 """Largest image (after rescaling) the networks are run on: bounds time and memory."""
 TILE_RANGE = (64, 8192)
-
-
-@dataclass
-class Segmentation:
-    """One photograph's result at its original size."""
-
-    probability: np.ndarray
-    mask: np.ndarray
-    fov: np.ndarray
-    error_attention: np.ndarray | None
-    scale: float
-    seconds: float
-
-    @property
-    def vessel_fraction(self) -> float:
-        """Share of FOV pixels segmented as vessel."""
-        return float(self.mask[self.fov].mean()) if self.fov.any() else 0.0
 
 
 def check_device(device: str) -> torch.device:

@@ -88,3 +88,29 @@ class TrainedModel:
     threshold: float
     fov_diameter: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Segmentation:
+    """One photograph's result at its original size (from ``earnet segment`` or the ONNX runtime).
+
+    Attributes:
+        probability: float32 vessel probability, 0 outside the FOV.
+        mask: the probability at the model's threshold.
+        fov: the field of view used (given or derived).
+        error_attention: stage 2's attention map, or ``None`` for a one-stage model.
+        scale: the factor the photograph was rescaled by for the network.
+        seconds: wall time of the segmentation.
+    """
+
+    probability: np.ndarray
+    mask: np.ndarray
+    fov: np.ndarray
+    error_attention: np.ndarray | None
+    scale: float
+    seconds: float
+
+    @property
+    def vessel_fraction(self) -> float:
+        """Share of FOV pixels segmented as vessel."""
+        return float(self.mask[self.fov].mean()) if self.fov.any() else 0.0

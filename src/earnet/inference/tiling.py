@@ -12,15 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-
-def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with ``overlap`` (0..1)."""
-    if length <= tile:
-        return [0]
-    step = max(1, int(tile * (1 - overlap)))
-    count = -(-(length - tile) // step) + 1
-    # spread the tiles evenly so the last one ends exactly at ``length``
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+from earnet.runtime.tiling import tile_starts
 
 
 def gaussian_weight(tile_h: int, tile_w: int, sigma_scale: float = 0.25) -> torch.Tensor:

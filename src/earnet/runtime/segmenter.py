@@ -9,7 +9,6 @@ large), resize the maps back, zero them outside the FOV and threshold.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,7 @@ from earnet.exceptions import EarnetError, InputError
 from earnet.runtime.contract import ERROR_ATTENTION, INPUT_NAME, PROBABILITY, Contract, read_contract
 from earnet.runtime.resample import resize
 from earnet.runtime.tiling import sliding_window
-
-
-@dataclass
-class Segmentation:
-    """One photograph's result at its original size (as :class:`earnet.segment.Segmentation`)."""
-
-    probability: np.ndarray
-    mask: np.ndarray
-    fov: np.ndarray
-    error_attention: np.ndarray | None
-    scale: float
-    seconds: float
-
-    @property
-    def vessel_fraction(self) -> float:
-        """Share of FOV pixels segmented as vessel."""
-        return float(self.mask[self.fov].mean()) if self.fov.any() else 0.0
+from earnet.types import Segmentation
 
 
 def _onnxruntime() -> Any:
