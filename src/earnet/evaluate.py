@@ -24,7 +24,14 @@ from earnet.exceptions import EarnetError, InputError
 from earnet.io import image_stem, is_image_file, read_probability, write_text
 from earnet.manifest import MANIFEST, read_manifest
 from earnet.metrics import METRIC_NAMES, MetricAccumulator
-from earnet.thresholds import FIXED, MODEL, TRAIN_F1, ThresholdPolicy, best_f1_over, training_split
+from earnet.thresholds import (
+    FIXED,
+    MODEL,
+    TRAIN_F1,
+    ThresholdPolicy,
+    best_f1_over,
+    training_split,
+)
 from earnet.types import Sample
 from earnet.viz import plot_curve
 

@@ -29,7 +29,12 @@ from earnet.data.transforms import normalise
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
 from earnet.models.segmenter import VesselSegmenter
-from earnet.runtime.contract import ERROR_ATTENTION, INPUT_NAME, PROBABILITY, contract_properties
+from earnet.runtime.contract import (
+    ERROR_ATTENTION,
+    INPUT_NAME,
+    PROBABILITY,
+    contract_properties,
+)
 
 OPSET = 17
 VERIFY_SIZES = ((45, 37), (64, 96), (33, 101))
@@ -66,8 +71,8 @@ def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: di
     """
     import onnx
 
-    from earnet.inference.predictor import MIN_SIDE
     from earnet.data.resolution import RESCALE_TOLERANCE
+    from earnet.inference.predictor import MIN_SIDE
     from earnet.segment import MIN_FOV_DIAMETER
 
     out = Path(out)

@@ -12,8 +12,20 @@ import sys
 from collections.abc import Sequence
 
 from earnet import __version__
-from earnet.cli import data, errors, evaluate, export, models, predict, segment, serve, train
-from earnet.cli import measure, summarize, sweep
+from earnet.cli import (
+    data,
+    errors,
+    evaluate,
+    export,
+    measure,
+    models,
+    predict,
+    segment,
+    serve,
+    summarize,
+    sweep,
+    train,
+)
 from earnet.exceptions import EarnetError
 
 COMMANDS = (segment, data, train, errors, predict, evaluate, models, export, serve, measure, sweep, summarize)

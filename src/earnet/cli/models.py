@@ -14,7 +14,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per bundled model."""
-    from earnet.bundle import bundled_models, read_bundle_metadata  # imports torch: only when listing
+    from earnet.bundle import (  # imports torch: only when listing
+        bundled_models,
+        read_bundle_metadata,
+    )
 
     models = bundled_models()
     if not models:

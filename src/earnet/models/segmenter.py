@@ -9,7 +9,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from earnet.models.error_attention import REFINEMENTS, ErrorAttentionHead, Refinement, refine
+from earnet.models.error_attention import (
+    REFINEMENTS,
+    ErrorAttentionHead,
+    Refinement,
+    refine,
+)
 from earnet.types import ModelOutput
 
 

@@ -12,7 +12,14 @@ import numpy as np
 
 from earnet import __version__
 from earnet.exceptions import EarnetError, InputError
-from earnet.io import image_stem, is_image_file, probability_to_uint16, read_binary, read_rgb, write_png
+from earnet.io import (
+    image_stem,
+    is_image_file,
+    probability_to_uint16,
+    read_binary,
+    read_rgb,
+    write_png,
+)
 from earnet.manifest import write_manifest
 
 EXAMPLES = """examples:

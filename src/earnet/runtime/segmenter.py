@@ -16,7 +16,13 @@ import numpy as np
 
 from earnet.data.fov import derive_fov, fov_diameter
 from earnet.exceptions import EarnetError, InputError
-from earnet.runtime.contract import ERROR_ATTENTION, INPUT_NAME, PROBABILITY, Contract, read_contract
+from earnet.runtime.contract import (
+    ERROR_ATTENTION,
+    INPUT_NAME,
+    PROBABILITY,
+    Contract,
+    read_contract,
+)
 from earnet.runtime.resample import resize
 from earnet.runtime.tiling import sliding_window
 from earnet.types import Segmentation
