@@ -74,7 +74,7 @@ FIELD_HELP = {
     "crop": "training crop side (px)", "samples_per_epoch": "random crops per epoch",
     "augment": "rotation/scale/flip/colour/gamma augmentation", "num_workers": "data loader processes",
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
-    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...",
+    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_wide",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
     "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce or dice (inside the FOV)",
     "aux_weight_scale": "scale of the auxiliary-output losses", "patience": "early-stopping epochs (0: off)",
@@ -111,7 +111,13 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
             raise InputError(source, f"threshold must be 'auto' or a number in (0, 1], got {config.threshold!r}")
     from earnet.models.registry import list_models
 
-    if config.backbone not in list_models():
+    if config.dataset.lower() == "rite":  # artery/vein models
+        from earnet.models.av import AV_MODELS
+
+        if config.backbone not in AV_MODELS:
+            raise InputError(source, f"backbone for rite (artery/vein) must be one of {', '.join(AV_MODELS)}, "
+                                     f"got {config.backbone!r}")
+    elif config.backbone not in list_models():
         raise InputError(source, f"backbone must be one of {', '.join(list_models())}, got {config.backbone!r}")
     return config
 
