@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +99,10 @@ def evaluate_av(dataset: VesselDataset, predict: Callable[[Sample], AVMaps],
         counts[sample.id] = av_counts(artery, vein, classes, sample.av, sample.fov)
     per_image = {k: av_scores(v) for k, v in counts.items()}
     table = np.array([[scores[k] for k in SCORE_KEYS] for scores in per_image.values()], dtype=float)
-    mean = dict(zip(SCORE_KEYS, np.nanmean(table, axis=0).tolist())) if len(table) else {}
-    std = dict(zip(SCORE_KEYS, np.nanstd(table, axis=0).tolist())) if len(table) else {}
+    with warnings.catch_warnings():  # a score that is NaN for every image stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = dict(zip(SCORE_KEYS, np.nanmean(table, axis=0).tolist()))
+        std = dict(zip(SCORE_KEYS, np.nanstd(table, axis=0).tolist()))
     base = {"dataset": dataset.name, "split": dataset.split, "images": len(counts),
             "positive_class": "artery", "reference": "RITE (test: traced on DRIVE's 2nd observer)",
             "gt_pixels": "reference artery or vein pixels in the FOV (crossings and uncertain left out)",

@@ -20,7 +20,7 @@ from earnet.io import (
     write_png,
 )
 from earnet.manifest import write_manifest
-from earnet.viz import overlay
+from earnet.viz import av_overlay, overlay
 
 EXAMPLES = """examples:
   earnet segment                                  # scikit-image's sample retina photograph
@@ -28,10 +28,13 @@ EXAMPLES = """examples:
   find . -name '*.tif' | earnet segment - --out results
   earnet segment big.jpg --tta flip --error-attention
   earnet segment photo.png --mask photo_fov.png --threshold 0.4
+  earnet segment photos/ --av                     # arteries and veins too (model drive_av)
 
 Per image in --out: <stem>_prob.png (16-bit probability), <stem>_mask.png,
 <stem>_overlay.png (vessels over the photograph) and, with --error-attention, the
-stage-2 attention <stem>_attention.png. Photographs are rescaled so that their field
+stage-2 attention <stem>_attention.png. With --av also <stem>_av.png (arteries red,
+veins blue, crossings green: RITE's colour code), <stem>_artery_prob.png and
+<stem>_vein_prob.png (16-bit) and <stem>_av_overlay.png. Photographs are rescaled so that their field
 of view matches the training images' (vessel calibre matters), processed in tiles,
 and the result is resized back. A file that fails is reported on one line; the rest
 are still processed, and the exit status is 2 if any failed."""
@@ -55,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="image files, folders, or '-' to read paths from stdin "
                              "(default: scikit-image's sample retina photograph)")
-    parser.add_argument("--model", default="drive", help="bundled model name (earnet models) or a bundle path")
+    parser.add_argument("--model", default=None,
+                        help="bundled model name (earnet models) or a bundle path (default: drive; drive_av with --av)")
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--tta", default="none", choices=("none", "flip", "ms"),
@@ -64,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default: 1024)")
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
+    parser.add_argument("--av", action="store_true", help="also write artery/vein maps (needs a model with an A/V head)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -112,8 +117,20 @@ def run(args: argparse.Namespace) -> int:
     jobs, errors = collect_jobs(args.inputs, args.out)
     if args.mask is not None and len(jobs) != 1:
         raise EarnetError("--mask applies to a single input image")
+    args.model = args.model or ("drive_av" if args.av else "drive")
+    if args.av:
+        from earnet.av import supports_av
+
+        if not supports_av(args.model):
+            raise EarnetError(f"--av needs a model with an artery/vein head; {args.model} has none "
+                              "(try --model drive_av; 'earnet models' lists them)")
     segmenter = FundusSegmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
                                 threshold=parse_threshold(args.threshold))
+    av_segmenter = None
+    if args.av:
+        from earnet.av import ArteryVeinSegmenter
+
+        av_segmenter = ArteryVeinSegmenter(args.model, device=args.device, tile=args.tile, vessels=segmenter)
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
     if args.error_attention and segmenter.predictor.stage2 is None:
         raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
@@ -130,21 +147,26 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = _read(job)
             try:
-                result = segmenter.segment(image, mask)
+                av_result = av_segmenter.segment(image, mask) if av_segmenter is not None else None
+                result = av_result.vessels if av_result is not None else segmenter.segment(image, mask)
             except EarnetError as error:
                 raise InputError(job.source or SAMPLE_ID, str(error)) from None
             _write(job.out_stem, image, result, args.error_attention)
+            if av_result is not None:
+                _write_av(job.out_stem, image, av_result)
         except EarnetError as error:
             message = str(error)
             errors.append(message)
             (progress.write if hasattr(progress, "write") else print)(f"earnet: error: {message}", file=sys.stderr)
             continue
-        rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, result.seconds))
+        seconds = result.seconds + (av_result.seconds if av_result is not None else 0.0)
+        rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, seconds))
         written.append(job.out_stem.relative_to(args.out).as_posix())
     if written:
         meta = segmenter.metadata
         model = {"model": str(args.model), **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
-        write_manifest(args.out, segmenter.threshold, model, written, {"tta": args.tta, "tile": args.tile})
+        settings = {"tta": args.tta, "tile": args.tile, **({"av": True} if args.av else {})}
+        write_manifest(args.out, segmenter.threshold, model, written, settings)
     _summary(rows, args.out)
     return 2 if errors else 0
 
@@ -155,6 +177,13 @@ def _write(stem: Path, image: np.ndarray, result, with_attention: bool) -> None:
     write_png(stem.parent / f"{stem.name}_overlay.png", overlay(image, result.mask))
     if with_attention and result.error_attention is not None:
         write_png(stem.parent / f"{stem.name}_attention.png", np.round(result.error_attention * 255).astype(np.uint8))
+
+
+def _write_av(stem: Path, image: np.ndarray, result) -> None:  # noqa: ANN001
+    from earnet.av_evaluate import av_colour_map, write_av_maps
+
+    write_av_maps(stem.parent, stem.name, result.artery, result.vein, result.classes)
+    write_png(stem.parent / f"{stem.name}_av_overlay.png", av_overlay(image, av_colour_map(result.classes)))
 
 
 def _progress(jobs: list[Job], disabled: bool):  # noqa: ANN202
