@@ -3,6 +3,8 @@
 >>> import earnet
 >>> segmenter = earnet.load_model("drive")        # a bundled pretrained model
 >>> probability = segmenter(image)                # RGB uint8 (H, W, 3) -> float32 (H, W)
+>>> av = earnet.load_av_segmenter("drive_av").segment(image)   # + artery/vein maps
+>>> av.classes, av.artery, av.vein, av.vessels.mask
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "create_model",
     "get_dataset",
     "list_datasets",
+    "load_av_segmenter",
     "load_model",
 ]
 
@@ -34,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from earnet.segment import load_model
 
         return load_model
+    if name == "load_av_segmenter":
+        from earnet.av import load_av_segmenter
+
+        return load_av_segmenter
     if name == "create_model":
         from earnet.models.registry import create_model
 
