@@ -31,6 +31,7 @@ class TrainConfig:
     crop: int = 128
     samples_per_epoch: int = 640
     augment: bool = True
+    camera_augment: bool = False
     num_workers: int = 0
     fov_diameter: float | None = None
     # model
@@ -72,7 +73,8 @@ class TrainConfig:
 FIELD_HELP = {
     "dataset": "dataset name", "root": "dataset folder", "val_count": "training images held out for validation",
     "crop": "training crop side (px)", "samples_per_epoch": "random crops per epoch",
-    "augment": "rotation/scale/flip/colour/gamma augmentation", "num_workers": "data loader processes",
+    "augment": "rotation/scale/flip/colour/gamma augmentation",
+    "camera_augment": "also camera shift: wider zoom, blur, noise, uneven light, JPEG", "num_workers": "data loader processes",
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
     "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_wide",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",

@@ -49,23 +49,87 @@ class RandomGamma(v2.Transform):
         return inpt
 
 
-def training_augmentation(crop: int, augment: bool = True) -> v2.Compose:
-    """Random rotation, scale, flips, crop, colour and gamma jitter; or a plain crop."""
+class RandomIllumination(v2.Transform):
+    """Uneven illumination: the image times a random linear ramp (other maps untouched).
+
+    Fundus cameras light the retina unevenly; the ramp's strength is drawn from
+    ``[-strength, strength]`` per unit of crop side, in a random direction.
+    """
+
+    def __init__(self, strength: float = 0.3) -> None:
+        super().__init__()
+        self.strength = strength
+
+    def make_params(self, flat_inputs: list) -> dict:
+        values = torch.empty(3).uniform_(-1, 1)
+        return {"slope": float(values[0]) * self.strength, "angle": float(values[1]) * math.pi,
+                "offset": float(values[2]) * self.strength / 2}
+
+    def transform(self, inpt, params: dict):  # noqa: ANN001, ANN201 - torchvision's signature
+        if not isinstance(inpt, tv_tensors.Image):
+            return inpt
+        height, width = inpt.shape[-2:]
+        ys = torch.linspace(-0.5, 0.5, height, dtype=inpt.dtype).view(height, 1)
+        xs = torch.linspace(-0.5, 0.5, width, dtype=inpt.dtype).view(1, width)
+        ramp = 1 + params["offset"] + params["slope"] * (xs * math.cos(params["angle"]) + ys * math.sin(params["angle"]))
+        return tv_tensors.wrap((inpt * ramp).clamp_(0, 1), like=inpt)
+
+
+class RandomJPEG(v2.Transform):
+    """JPEG compression artefacts at a random quality, on a float image in [0, 1]."""
+
+    def __init__(self, quality: tuple[int, int] = (30, 95), p: float = 0.5) -> None:
+        super().__init__()
+        self.jpeg = v2.JPEG(quality=quality)
+        self.p = p
+
+    def make_params(self, flat_inputs: list) -> dict:
+        return {"apply": bool(torch.rand(1) < self.p)}
+
+    def transform(self, inpt, params: dict):  # noqa: ANN001, ANN201 - torchvision's signature
+        if not params["apply"] or not isinstance(inpt, tv_tensors.Image):
+            return inpt
+        encoded = self.jpeg(tv_tensors.Image((inpt * 255).round_().to(torch.uint8)))
+        return tv_tensors.wrap(encoded.to(inpt.dtype) / 255, like=inpt)
+
+
+SCALE_RANGE = (0.75, 1.33)
+CAMERA_SCALE_RANGE = (0.6, 1.6)
+"""Zoom range of the camera-shift augmentation: vessel calibres of other cameras/resolutions."""
+
+
+def training_augmentation(crop: int, augment: bool = True, camera: bool = False) -> v2.Compose:
+    """Random rotation, scale, flips, crop, colour and gamma jitter; or a plain crop.
+
+    ``camera`` adds what changes between fundus cameras: a wider zoom range (vessel
+    calibre), stronger colour shifts, blur, sensor noise, uneven illumination and JPEG
+    compression.
+    """
     if not augment:
         return v2.Compose([v2.CenterCrop(crop)])
+    geometric = [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+                 v2.RandomAffine(degrees=180, scale=CAMERA_SCALE_RANGE if camera else SCALE_RANGE),
+                 v2.CenterCrop(crop)]
+    if not camera:
+        return v2.Compose([*geometric, v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.2, hue=0.02),
+                           RandomGamma()])
     return v2.Compose([
-        v2.RandomHorizontalFlip(),
-        v2.RandomVerticalFlip(),
-        v2.RandomAffine(degrees=180, scale=(0.75, 1.33)),
-        v2.CenterCrop(crop),
-        v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.2, hue=0.02),
-        RandomGamma(),
+        *geometric,
+        v2.ColorJitter(brightness=0.35, contrast=0.35, saturation=0.3, hue=0.04),
+        RandomGamma((0.6, 1.6)),
+        RandomIllumination(0.4),
+        v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.3, 1.2))], p=0.3),
+        v2.RandomApply([v2.GaussianNoise(sigma=0.02)], p=0.3),
+        RandomJPEG((30, 95), p=0.3),
     ])
 
 
-def window_size(crop: int, augment: bool) -> int:
+def window_size(crop: int, augment: bool, camera: bool = False) -> int:
     """Side of the window cut before augmenting: room for rotation and zoom-out."""
-    return int(math.ceil(crop * 1.33 * math.sqrt(2))) + 2 if augment else crop
+    if not augment:
+        return crop
+    zoom_out = 1 / (CAMERA_SCALE_RANGE if camera else SCALE_RANGE)[0]
+    return int(math.ceil(crop * zoom_out * math.sqrt(2))) + 2
 
 
 def wrap_sample(image: torch.Tensor, maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -47,7 +47,8 @@ def to_image_tensors(sample: Sample, extra: dict[str, np.ndarray] | None = None)
 class CropDataset(Dataset):
     """``length`` random crops of size ``crop`` from ``images``."""
 
-    def __init__(self, images: list[ImageTensors], crop: int, length: int, augment: bool = True, seed: int = 0) -> None:
+    def __init__(self, images: list[ImageTensors], crop: int, length: int, augment: bool = True, seed: int = 0,
+                 camera: bool = False) -> None:
         if not images:
             raise ValueError("no training images")
         self.images = images
@@ -55,8 +56,8 @@ class CropDataset(Dataset):
         self.length = length
         self.seed = seed
         self.epoch = 0
-        self.window = window_size(crop, augment)
-        self.transform = training_augmentation(crop, augment)
+        self.window = window_size(crop, augment, camera)
+        self.transform = training_augmentation(crop, augment, camera)
         self.centres = [torch.nonzero(item.maps["fov"] > 0) for item in images]
 
     def __len__(self) -> int:
@@ -109,9 +110,10 @@ class VesselDataModule(L.LightningDataModule):
     """Training crops and full validation images."""
 
     def __init__(self, train: list[ImageTensors], val: list[ImageTensors], crop: int, samples_per_epoch: int,
-                 batch_size: int, augment: bool = True, seed: int = 0, num_workers: int = 0) -> None:
+                 batch_size: int, augment: bool = True, seed: int = 0, num_workers: int = 0,
+                 camera_augment: bool = False) -> None:
         super().__init__()
-        self.train_set = CropDataset(train, crop, samples_per_epoch, augment, seed)
+        self.train_set = CropDataset(train, crop, samples_per_epoch, augment, seed, camera_augment)
         self.val_set = FullImageDataset(val)
         self.batch_size = batch_size
         self.num_workers = num_workers

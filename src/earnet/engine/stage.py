@@ -69,7 +69,7 @@ def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTen
         load_matching(task.model, init)
     task.model.to(memory_format=torch.channels_last)
     data = VesselDataModule(train, val, config.crop, config.samples_per_epoch, config.batch_size,
-                            config.augment, config.seed, config.num_workers)
+                            config.augment, config.seed, config.num_workers, config.camera_augment)
     checkpoints = out / "checkpoints"
     callbacks: list[L.Callback] = [ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=MONITOR,
                                                    mode="max", save_last=True)]
