@@ -56,7 +56,7 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
     task.model.to(memory_format=torch.channels_last)
     data = VesselDataModule([_tensors(s) for s in train], [_tensors(s) for s in val], config.crop,
                             config.samples_per_epoch, config.batch_size, config.augment, config.seed,
-                            config.num_workers)
+                            config.num_workers, config.camera_augment)
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=MONITOR, mode="max",
                                  save_last=True)
     trainer = L.Trainer(
