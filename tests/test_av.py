@@ -226,3 +226,35 @@ def test_real_rite_checks_clean() -> None:
     assert report.count == 40 and report.split_sizes["test"] == 20 and not report.problems
     sample = get_dataset("rite", root, "test")[8]
     assert sample.id == "09_test" and (sample.av == UNCERTAIN).any()
+
+
+def test_segment_vote_gives_each_segment_one_decision() -> None:
+    from earnet.av_topology import segment_vote
+
+    vessel = np.zeros((40, 60), bool)
+    vessel[9:12, 2:58] = True   # a horizontal vessel ...
+    vessel[28:31, 2:58] = True  # ... and a second one, not connected
+    rng = np.random.default_rng(0)
+    artery = np.where(vessel, 0.5 + rng.normal(0, 0.2, vessel.shape), 0).astype(np.float32)
+    artery[9:12] += 0.15  # the first is an artery on average, with pixels voting either way
+    artery[28:31] -= 0.15
+    vein = np.where(vessel, 1 - artery, 0).astype(np.float32)
+    assert len(np.unique((artery >= vein)[vessel])) == 2
+    new_artery, new_vein = segment_vote(artery, vein, vessel)
+    decided = new_artery >= new_vein
+    assert decided[9:12, 2:58].all() and not decided[28:31, 2:58].any()
+    # the maps are only swapped, never invented
+    np.testing.assert_array_equal(np.sort(np.stack([new_artery, new_vein]), 0), np.sort(np.stack([artery, vein]), 0))
+
+
+def test_shipped_av_bundle_has_test_metrics_and_runs() -> None:
+    from earnet.av import DEFAULT_AV_MODEL
+    from earnet.bundle import bundled_models
+
+    if DEFAULT_AV_MODEL not in bundled_models():
+        pytest.skip(f"{DEFAULT_AV_MODEL} is not bundled in this installation")
+    segmenter = ArteryVeinSegmenter(DEFAULT_AV_MODEL)
+    meta = segmenter.av_metadata
+    assert meta["dataset"] == "rite" and 0 < meta["test_metrics"]["acc"] <= 1 and meta["fov_diameter"] > 500
+    result = segmenter.segment(generate_fundus(3, 256).image)
+    np.testing.assert_array_equal(result.classes != BACKGROUND, result.vessels.mask)
