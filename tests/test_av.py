@@ -217,6 +217,13 @@ def test_fit_rite_then_evaluate_its_files(tmp_path: Path, capsys: pytest.Capture
                  "--out", str(out)]) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert again["pooled"] == metrics["pooled"]
+    # continuing from the weights (same validation images) works; from a vessel run it is refused
+    more = ["fit", "rite", "--root", str(tmp_path), "--epochs", "1", "--crop", "32", "--samples-per-epoch", "2",
+            "--batch-size", "2", "--val-count", "1", "--no-progress", "--accelerator", "cpu",
+            "--init", str(run / "av" / "model.safetensors")]
+    assert main([*more, "--out", str(tmp_path / "run2")]) == 0
+    assert load_av_model(tmp_path / "run2" / "av" / "model.safetensors")[1]["init"].endswith("model.safetensors")
+    assert main([*more[:-2], "--init", "x.safetensors", "--out", str(tmp_path / "run3"), "--val-count", "2"]) == 2
 
 
 def test_real_rite_checks_clean() -> None:

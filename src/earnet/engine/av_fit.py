@@ -30,7 +30,7 @@ from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_te
 from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
 from earnet.engine.stage import _devices
 from earnet.engine.weights import load_lightning_state
-from earnet.exceptions import EarnetError
+from earnet.exceptions import EarnetError, InputError
 from earnet.inference.av import AVPredictor
 from earnet.io import write_text
 from earnet.models.registry import count_parameters
@@ -53,6 +53,14 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         return weights
     L.seed_everything(config.seed, workers=True, verbose=False)
     task = AVTask(config.to_dict())
+    earlier_seconds = 0.0
+    if config.init:
+        init, init_meta = load_av_model(config.init)
+        if sorted(init_meta.get("val_ids", [])) != sorted(s.id for s in val):
+            raise InputError(config.init, "was trained with other validation images "
+                                          f"({init_meta.get('val_ids')}); continuing from it would leak them")
+        task.model.load_state_dict(init.state_dict())
+        earlier_seconds = float(init_meta.get("train_seconds", 0.0))
     task.model.to(memory_format=torch.channels_last)
     data = VesselDataModule([_tensors(s) for s in train], [_tensors(s) for s in val], config.crop,
                             config.samples_per_epoch, config.batch_size, config.augment, config.seed,
@@ -83,7 +91,8 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         diameters = [fov_diameter(s.fov) for s in train]
         meta = {"backbone": config.backbone, "dataset": config.dataset, "val_av_score": score,
                 "val_ids": [s.id for s in val], "fov_diameter": float(np.median(diameters)),
-                "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": seconds}
+                "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": seconds + earlier_seconds,
+                "init": config.init}
         save_av_model(model, weights, meta)
         write_text(out / "stage.json", json.dumps({"best_val_av_score": score, "train_seconds": seconds,
                                                    "parameters": count_parameters(model)}, indent=2) + "\n")
