@@ -25,6 +25,7 @@ from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 
 DEFAULT_AV_MODEL = "drive_av"
+CLEANUPS = ("vote", "none")
 RESCALE_TOLERANCE = 0.05
 """As ``earnet.segment``: FOV diameters within 5 % of the training one are used as they are."""
 
@@ -71,13 +72,18 @@ class ArteryVeinSegmenter:
         device, tta, tile: as for the vessel segmenter.
         vessels: an already loaded vessel segmenter of the same bundle (the CLI passes
             one built with its threshold); ``None`` loads it with ``earnet.load_model``.
+        cleanup: ``vote`` (one decision per vessel segment; where a pixel's own decision
+            disagrees its two probabilities are swapped) or ``none``.
 
     Raises:
         InputError: the model has no A/V head (raised before anything is computed).
     """
 
     def __init__(self, model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
-                 tile: int = 1024, vessels: Any = None) -> None:
+                 tile: int = 1024, vessels: Any = None, cleanup: str = "vote") -> None:
+        if cleanup not in CLEANUPS:
+            raise InputError(str(model), f"unknown A/V clean-up {cleanup!r}; valid: {', '.join(CLEANUPS)}")
+        self.cleanup = cleanup
         path = resolve(model)
         if not supports_av(path):
             raise InputError(path, "this model has no artery/vein head; use a bundled A/V model "
@@ -106,6 +112,10 @@ class ArteryVeinSegmenter:
         vessels = self.vessels.segment(image, fov)
         start = time.perf_counter()
         artery, vein = self.av_maps(image, vessels.fov)
+        if self.cleanup == "vote":
+            from earnet.av_topology import segment_vote
+
+            artery, vein = segment_vote(artery, vein, vessels.mask)
         classes = av_label_map(artery, vein, vessels.mask)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
@@ -122,7 +132,7 @@ class ArteryVeinSegmenter:
         return maps.artery, maps.vein
 
 
-def load_av_segmenter(model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu",
-                      tta: str = "none") -> ArteryVeinSegmenter:
+def load_av_segmenter(model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
+                      cleanup: str = "vote") -> ArteryVeinSegmenter:
     """A ready A/V segmenter: ``load_av_segmenter().segment(image).classes``."""
-    return ArteryVeinSegmenter(model, device=device, tta=tta)
+    return ArteryVeinSegmenter(model, device=device, tta=tta, cleanup=cleanup)

@@ -69,6 +69,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
     parser.add_argument("--av", action="store_true", help="also write artery/vein maps (needs a model with an A/V head)")
+    parser.add_argument("--av-cleanup", default="vote", choices=("vote", "none"),
+                        help="A/V: one decision per vessel segment between junctions (default), or per pixel")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -130,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if args.av:
         from earnet.av import ArteryVeinSegmenter
 
-        av_segmenter = ArteryVeinSegmenter(args.model, device=args.device, tile=args.tile, vessels=segmenter)
+        av_segmenter = ArteryVeinSegmenter(args.model, device=args.device, tile=args.tile, vessels=segmenter,
+                                           cleanup=args.av_cleanup)
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
     if args.error_attention and segmenter.predictor.stage2 is None:
         raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     if written:
         meta = segmenter.metadata
         model = {"model": str(args.model), **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
-        settings = {"tta": args.tta, "tile": args.tile, **({"av": True} if args.av else {})}
+        settings = {"tta": args.tta, "tile": args.tile, **({"av": True, "av_cleanup": args.av_cleanup} if args.av else {})}
         write_manifest(args.out, segmenter.threshold, model, written, settings)
     _summary(rows, args.out)
     return 2 if errors else 0
