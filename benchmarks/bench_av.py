@@ -4,7 +4,7 @@ For each of RITE's 20 test photographs (565x584, DRIVE's) the bundle's vessel
 segmentation and its A/V step (A/V network + labelling the vessel mask) are timed
 separately, after one warm-up image; medians are reported. Also writes the A/V files
 of each photograph once to time the extra PNG writes. Results go to
-``benchmarks/results/av.json``.
+``benchmarks/results/av-<threads>threads.json``.
 
     python benchmarks/bench_av.py --root ../shared/data            # model drive_av
 """
@@ -30,7 +30,7 @@ from earnet.data.registry import get_dataset
 from earnet.io import write_png
 from earnet.viz import av_overlay
 
-RESULTS = Path(__file__).parent / "results" / "av.json"
+RESULTS_DIR = Path(__file__).parent / "results"
 
 
 def main() -> int:
@@ -70,8 +70,8 @@ def main() -> int:
         "segment_vote_seconds_median": float(np.median(vote_s)),
         "av_files_write_seconds_median": float(np.median(write_s)),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    path = RESULTS_DIR / f"av-{torch.get_num_threads()}threads.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return 0
 
