@@ -1,6 +1,6 @@
 """Render BENCHMARKS.md's generated tables from benchmarks/results/*.json and the bundles.
 
-Three blocks: training results (train_benchmark.py), segmentation speed
+Three blocks: training results (train_benchmark.py: earnet sweep + summarize), segmentation speed
 (bench_segment.py -> results/segment.json) and the bundled models' metadata.
 
     python benchmarks/make_table.py            # rewrites the generated parts of BENCHMARKS.md
@@ -39,6 +39,21 @@ def render(document: dict) -> str:
     lines.append("")
     lines.append("Train time of a stage-2 variant includes stage 1 and, for out-of-fold errors, the fold models.")
     return "\n".join(lines)
+
+
+def render_sweep(document: dict) -> str:
+    """An experiment's section (train_benchmark.py over earnet sweep/summarize): provenance, then its table."""
+    machine = document["machine"]
+    return "\n".join([
+        f"### {document['experiment']} ({document['dataset']}, test split)", "",
+        f"- command: `{document['command']}` (`python benchmarks/train_benchmark.py "
+        f"experiments/{document['experiment']}.yaml` also writes benchmarks/results/{document['experiment']}.json)",
+        f"- date {document['date']}, revision `{document['revision']}`; machine: {machine['cpu']}, "
+        f"{machine['cores']} cores, torch {machine['torch']}" + (f", GPU {machine['gpu']}" if machine.get("gpu")
+                                                               else ", CPU only"),
+        f"- protocol: {document['protocol']}", "", document["markdown"].rstrip(), "",
+        "train_min of a stage-2 row includes stage 1 and, for out-of-fold errors, the fold models; params of a "
+        "stage-2 row count both networks."])
 
 
 def render_speed(document: dict) -> str:
@@ -92,8 +107,11 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 def main() -> int:
     results = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
-    documents = [json.loads(p.read_text()) for p in results if "variants" in json.loads(p.read_text())]
-    body = "\n\n".join(render(d) for d in documents) or "_No training benchmark recorded yet._"
+    documents = [json.loads(p.read_text()) for p in results]
+    # results of the earlier per-dataset script ("variants") until their experiment is run again
+    documents = [d for d in documents if "variants" in d or d.get("kind") == "earnet-sweep-results"]
+    body = "\n\n".join(render_sweep(d) if d.get("kind") == "earnet-sweep-results" else render(d)
+                       for d in documents) or "_No training benchmark recorded yet._"
     target = ROOT / "BENCHMARKS.md"
     text = target.read_text() if target.exists() else "# Benchmarks\n"
     text = replace_block(text, "training results", body)

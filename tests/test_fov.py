@@ -10,12 +10,16 @@ from skimage.morphology import convex_hull_image
 
 from earnet.data.fov import (
     _erode_rows,
+    _hull_equations,
     _hull_rows,
+    _median3,
     _median_above,
     _percentile_uint8,
     _rows_to_mask,
     convex_hull_mask,
     derive_fov,
+    fov_diameter,
+    largest_component,
 )
 
 H, W = 180, 200
@@ -151,3 +155,80 @@ def test_drive_derived_fov_matches_official_masks() -> None:
     scores = {sample.id: iou(derive_fov(sample.image), sample.fov) for sample in dataset}
     worst = min(scores, key=scores.get)
     assert scores[worst] > 0.97, f"min IoU {scores[worst]:.4f} on {worst}"
+
+
+def scipy_largest_component(mask: np.ndarray) -> np.ndarray:
+    components, _ = ndimage.label(mask)
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == int(np.argmax(sizes))
+
+
+def test_largest_component_equals_scipy_label() -> None:
+    """Including ties (the first component in raster order wins, as with ndimage.label + argmax)."""
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        height, width = rng.integers(1, 50, 2)
+        mask = rng.random((height, width)) < rng.uniform(0.1, 0.7)
+        mask[rng.integers(height), rng.integers(width)] = True
+        np.testing.assert_array_equal(largest_component(mask), scipy_largest_component(mask))
+    ties = np.zeros((6, 9), bool)
+    ties[4, 0:2] = ties[1, 5:7] = True
+    np.testing.assert_array_equal(largest_component(ties), scipy_largest_component(ties))
+
+
+def test_hull_equations_equal_scipy() -> None:
+    from scipy.spatial import ConvexHull
+
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        points = np.round(rng.normal(size=(rng.integers(4, 60), 2)) * rng.uniform(1, 200) * 2) / 2
+        if np.linalg.matrix_rank(points - points[0]) < 2:
+            continue  # collinear: scipy refuses, and the FOV never gives such sets
+        expected = {tuple(row) for row in np.round(ConvexHull(points).equations, 9)}
+        assert {tuple(row) for row in np.round(_hull_equations(points), 9)} == expected
+
+
+def test_corner_median_equals_median_filter() -> None:
+    rng = np.random.default_rng(13)
+    for _ in range(50):
+        patch = rng.integers(0, 256, rng.integers(3, 25, 2)).astype(np.uint8)
+        np.testing.assert_array_equal(_median3(patch), ndimage.median_filter(patch, size=3))
+
+
+def test_fov_derivation_imports_no_scipy() -> None:
+    """The ONNX runtime path (no PyTorch, no SciPy) derives FOVs with this module."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import earnet.data.fov; "
+            "bad = {'scipy', 'skimage', 'torch'} & {m.split('.')[0] for m in sys.modules}; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.data
+@pytest.mark.slow  # ~75 s: scikit-image's hull on 88 photographs
+def test_real_photographs_fov_equals_the_scipy_pipeline() -> None:
+    """On every DRIVE, CHASE_DB1 and STARE photograph the numpy pipeline gives the mask
+    scipy's label + ConvexHull + binary_erosion give."""
+    from earnet.data.registry import get_dataset
+
+    for name, folder in (("drive", "DRIVE"), ("chase_db1", "CHASEDB1"), ("stare", "STARE")):
+        for sample in get_dataset(name, shared_dataset(folder), "all"):
+            fov = derive_fov(sample.image)
+            red = sample.image[..., 0]
+            inside = largest_component(_median_above(red, _threshold_of(red)))
+            np.testing.assert_array_equal(largest_component(inside), scipy_largest_component(inside))
+            hull = convex_hull_image(inside)
+            expected = ndimage.binary_erosion(hull, iterations=1, border_value=1)
+            np.testing.assert_array_equal(fov, expected, err_msg=f"{name} {sample.id}")
+            assert fov_diameter(fov) > 400
+
+
+def _threshold_of(red: np.ndarray) -> float:
+    from earnet.data.fov import MIN_MARGIN, RED_FRACTION, _background_level
+
+    background = _background_level(red)
+    bright = _percentile_uint8(red, 99)
+    return background + max(MIN_MARGIN, RED_FRACTION * (bright - background))

@@ -159,19 +159,3 @@ def test_manifest_names_images_by_path_under_out(bundle: Path, tmp_path: Path) -
     out = tmp_path / "out"
     assert main(["segment", str(inputs), "--model", str(bundle), "--out", str(out), "--no-progress"]) == 0
     assert json.loads((out / "predictions.json").read_text())["images"] == ["a", "sub/b"]
-
-
-def test_onnx_export_matches_pytorch(bundle: Path, tmp_path: Path) -> None:
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
-    from earnet.export import ProbabilityGraph
-
-    out = tmp_path / "m.onnx"
-    assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
-    stage1, stage2, _ = load_bundle(bundle)
-    image = torch.rand(1, 3, 96, 160)
-    with torch.no_grad():
-        expected = ProbabilityGraph(stage1, stage2).eval()(image).numpy()
-    session = ort.InferenceSession(str(out))
-    got = session.run(None, {"image": image.numpy()})[0]
-    assert got.shape == (1, 1, 96, 160)
-    np.testing.assert_allclose(got, expected, atol=1e-4)

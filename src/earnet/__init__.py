@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from earnet.data.registry import get_dataset, list_datasets
 from earnet.exceptions import EarnetError, InputError
 from earnet.types import Sample, SampleFiles
 
@@ -32,7 +31,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # torch-heavy parts are imported on first use, so `import earnet` stays light
+    # torch-heavy parts (and the datasets, which need scipy) are imported on first use, so
+    # `import earnet` stays light and the ONNX runtime (earnet.runtime) needs only numpy/Pillow
+    if name in ("get_dataset", "list_datasets"):
+        from earnet.data import registry
+
+        return getattr(registry, name)
     if name == "load_model":
         from earnet.segment import load_model
 

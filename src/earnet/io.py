@@ -79,8 +79,11 @@ def read_rgb(path: str | Path) -> np.ndarray:
     Grayscale images are replicated to three channels, alpha is dropped and 16-bit
     data is scaled to 8 bits.
     """
-    path = Path(path)
-    image = _open_pil(path)
+    return pil_to_rgb(_open_pil(Path(path)))
+
+
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """A decoded PIL image as RGB ``uint8`` ``(H, W, 3)``, converted as :func:`read_rgb` does."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = _to_uint8(np.asarray(image))
         return np.repeat(array[..., None], 3, axis=2)
@@ -211,14 +214,22 @@ PNG_COMPRESS_LEVEL = 1
 
 def write_png(path: str | Path, array: np.ndarray) -> None:
     """Write ``uint8``/``uint16`` gray or RGB data as PNG, atomically."""
+    data = png_bytes(array)
+    with atomic_write(path) as handle:
+        handle.write(data)
+
+
+def png_bytes(array: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """Encode ``uint8``/``uint16``/``bool`` gray or RGB data as PNG (the bytes :func:`write_png` writes)."""
     if array.dtype == np.uint16:
         image = Image.fromarray(array.astype(np.uint16))
     elif array.dtype == bool:
         image = Image.fromarray(array.astype(np.uint8) * 255)
     else:
         image = Image.fromarray(np.asarray(array, dtype=np.uint8))
-    with atomic_write(path) as handle:
-        image.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
 
 
 def probability_to_uint16(probability: np.ndarray) -> np.ndarray:

@@ -11,10 +11,13 @@ EXAMPLES = """examples:
   earnet export drive --format onnx --out drive.onnx
   earnet export runs/drive --stage stage2-correct --format bundle --out my_drive.safetensors
   earnet segment photo.jpg --model my_drive.safetensors
+  earnet-onnx drive.onnx photo.jpg --out results    # segment without PyTorch
 
-The ONNX graph takes RGB in [0, 1] of shape (1, 3, H, W), H and W multiples of 32, at
-the model's training resolution (see the .json written beside it), and returns the
-vessel probability (1, 1, H, W)."""
+The ONNX graph takes RGB in [0, 1] of shape (N, 3, H, W), any H, W >= 32 (normalisation
+and padding are inside it), and returns the vessel probability (N, 1, H, W) and, for
+two-stage models, the error attention. The file's metadata_props hold the contract, the
+threshold and the training FOV diameter; photographs should be rescaled to that diameter
+and masked to their FOV, which earnet-onnx (earnet.runtime) does."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

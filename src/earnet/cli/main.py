@@ -12,10 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from earnet import __version__
-from earnet.cli import data, errors, evaluate, export, models, predict, segment, train
+from earnet.cli import data, errors, evaluate, export, models, predict, segment, serve, train
+from earnet.cli import measure, summarize, sweep
 from earnet.exceptions import EarnetError
 
-COMMANDS = (segment, data, train, errors, predict, evaluate, models, export)
+COMMANDS = (segment, data, train, errors, predict, evaluate, models, export, serve, measure, sweep, summarize)
 
 EXIT_USER_ERROR = 2
 

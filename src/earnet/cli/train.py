@@ -37,7 +37,8 @@ TRAIN_EXAMPLES = """examples:
   earnet train --stage 1 --dataset drive --root data/DRIVE --out runs/drive
   earnet errors runs/drive
   earnet train --stage 2 --out runs/drive                      # refinement from the config (correct)
-  earnet train --stage 2 --out runs/drive --refinement paper   # the authors' modulation"""
+  earnet train --stage 2 --out runs/drive --refinement paper   # the authors' modulation
+  earnet train --stage 2 --out runs/drive --refinement paper --test   # and evaluate it on the test split"""
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                               "stage 1 and error maps).",
                                   epilog=TRAIN_EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     train.add_argument("--stage", type=int, choices=(1, 2), required=True, help="1: segmenter, 2: refiner")
+    train.add_argument("--test", action="store_true",
+                       help="then evaluate the trained stage on the test split (RUN/test/<stage>/, as fit does)")
     _add_common(train)
     add_config_arguments(train)
     train.set_defaults(func=run_train)
@@ -136,4 +139,10 @@ def run_train(args: argparse.Namespace) -> int:
                             else saved.in_sample, resume=args.resume, progress=not args.no_progress)
     print(f"stage {args.stage}: best validation F1 {result.best_score:.4f}, {result.seconds:.0f} s, "
           f"{result.parameters:,} parameters -> {result.weights}")
+    if args.test:
+        from earnet.engine.report import evaluate_stage
+
+        stage_name = result.weights.parent.name
+        print(f"\n[{stage_name}]")
+        print(format_table(evaluate_stage(run, stage_name)))
     return 0

@@ -18,8 +18,9 @@ from earnet.models.base import BackboneOutput, conv_bn_relu
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     """``F.max_pool2d(x, 2)``; as two elementwise maxima when H and W are even, which on CPU
-    is ~3x faster (the library kernel also computes argmax indices, which inference discards)."""
-    if x.shape[-1] % 2 or x.shape[-2] % 2:
+    is ~3x faster (the library kernel also computes argmax indices, which inference discards).
+    Traced for ONNX it is one MaxPool node (sizes are even there: the input is padded)."""
+    if torch.jit.is_tracing() or x.shape[-1] % 2 or x.shape[-2] % 2:
         return F.max_pool2d(x, 2)
     return torch.maximum(torch.maximum(x[..., ::2, ::2], x[..., 1::2, ::2]),
                          torch.maximum(x[..., ::2, 1::2], x[..., 1::2, 1::2]))
@@ -78,7 +79,7 @@ class WNet(nn.Module):
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         height, width = x.shape[-2:]
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
-        if pad_h or pad_w:
+        if pad_h or pad_w or torch.jit.is_tracing():  # traced (ONNX): pad for every size, not the example's
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         first_logits, _ = self.first(x)
         logits, features = self.second(torch.cat([x, torch.sigmoid(first_logits)], dim=1))

@@ -1,0 +1,95 @@
+"""The work of ``earnet measure``: read or segment each input, measure, write.
+
+Kept apart from the argument parsing so that the CLI module stays torch- and
+skan-free at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from earnet import __version__
+from earnet.cli.measure import Job, read_mask
+from earnet.exceptions import EarnetError, InputError
+from earnet.io import read_binary, read_rgb, write_png
+from earnet.measure import measure_vessels, picture
+from earnet.measure.avmap import read_av_map
+from earnet.measure.density import pixel_size_from_fov
+from earnet.measure.report import REGION, image_detail, image_values, write_reports
+
+
+def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
+    """Measure ``jobs``; any error stops the run before the tables are written."""
+    segmenter = None
+    if not args.masks:
+        import earnet
+
+        segmenter = earnet.load_model(args.model, device=args.device, tta=args.tta)
+    with_av = args.av_maps is not None
+    with_size = args.pixel_size is not None or args.fov_degrees is not None
+    rows, details = [], []
+    progress = _progress(jobs, args.no_progress)
+    started = time.perf_counter()
+    for job in progress:
+        mask, fov, fov_source = _vessels(job, args, segmenter)
+        pixel_size = args.pixel_size
+        if args.fov_degrees is not None:
+            pixel_size = pixel_size_from_fov(fov, args.fov_degrees)
+        av = read_av_map(job.av, mask.shape) if job.av is not None else None
+        result = measure_vessels(mask, fov, pixel_size, av)
+        if not args.no_pictures:
+            write_png(args.out / f"{job.stem}_measure.png", picture.render(mask & fov, result, args.colour_by))
+        rows.append({"image": str(job.source), "fov": fov_source, "width [px]": mask.shape[1],
+                     "height [px]": mask.shape[0], "fov_diameter [px]": result.fov_diameter,
+                     **({"pixel_size [µm/px]": pixel_size} if with_size else {}),
+                     **image_values(result, with_av, with_size)})
+        details.append(image_detail(result))
+    settings = {
+        "earnet": __version__, "inputs": "masks" if args.masks else "photographs",
+        "model": None if args.masks else str(args.model), "threshold": _threshold(args, segmenter),
+        "pixel_size_um": args.pixel_size, "fov_degrees": args.fov_degrees,
+        "av_maps": str(args.av_maps) if with_av else None, "region": REGION if with_av else "whole field of view",
+    }
+    write_reports(args.out, rows, details, settings)
+    seconds = time.perf_counter() - started
+    print(f"{len(rows)} image(s) measured in {seconds:.1f} s: {args.out / 'measurements.csv'}")
+    return 0
+
+
+def _vessels(job: Job, args: argparse.Namespace, segmenter) -> tuple[np.ndarray, np.ndarray, str]:  # noqa: ANN001
+    """The vessel mask, the FOV and where the FOV came from."""
+    fov = read_binary(job.fov, "FOV mask") if job.fov is not None else None
+    if segmenter is None:
+        mask = read_mask(job.source, args.threshold)
+        if fov is not None and fov.shape != mask.shape:
+            raise InputError(job.fov, f"FOV mask is {fov.shape[1]}x{fov.shape[0]}, the vessel mask "
+                                      f"{mask.shape[1]}x{mask.shape[0]}")
+        if fov is not None and not fov.any():
+            raise InputError(job.fov, "FOV mask is empty")
+        return mask, (fov if fov is not None else np.ones_like(mask)), ("file" if fov is not None else "whole image")
+    image = read_rgb(job.source)
+    try:
+        result = segmenter.segment(image, fov)
+    except EarnetError as error:
+        raise InputError(job.source, str(error)) from None
+    mask = result.mask if args.threshold is None else result.probability >= args.threshold
+    write_png(args.out / f"{job.stem}_mask.png", mask)
+    return mask, result.fov, "file" if fov is not None else "detected"
+
+
+def _threshold(args: argparse.Namespace, segmenter) -> float | None:  # noqa: ANN001
+    if args.threshold is not None or segmenter is None:
+        return args.threshold
+    return float(segmenter.threshold)
+
+
+def _progress(jobs: list[Job], disabled: bool):  # noqa: ANN202
+    if disabled or len(jobs) < 2:
+        return jobs
+    from tqdm import tqdm
+
+    return tqdm(jobs, unit="image", file=sys.stderr)

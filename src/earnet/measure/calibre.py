@@ -1,0 +1,68 @@
+"""Vessel calibre (width) along skeleton paths.
+
+The plain estimate ``2 · EDT − 1`` at a skeleton pixel is off by up to a pixel: it
+depends on whether the width is odd or even and on the vessel's angle (measured on
+straight test bands). Instead, at each skeleton pixel the mask, linearly interpolated,
+is integrated along the normal to the smoothed path: the length of the vessel cross
+section. The distance transform bounds how far the profile is followed, and the
+profile stops at the first background on each side so a neighbouring vessel never
+counts. A segment's calibre is the median of these local widths, leaving out the
+ends that lie inside a branch point (within its radius).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+PROFILE_SAMPLES = 41
+"""Samples across each cross section (odd, so the middle one is the skeleton pixel)."""
+
+
+def local_widths(mask: np.ndarray, radius: np.ndarray, points: np.ndarray, tangent: np.ndarray,
+                 pixels: np.ndarray) -> np.ndarray:
+    """Width of the vessel cross section at each path point (pixels).
+
+    Args:
+        mask: the vessel mask, as ``float32`` 0/1.
+        radius: the mask's Euclidean distance transform (needed at ``pixels`` only).
+        points: smoothed path points ``(n, 2)``; ``tangent``: unit tangents there.
+        pixels: the skeleton pixels ``(n, 2)`` the points come from (for the radius).
+    """
+    if len(points) == 0:
+        return np.zeros(0)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    reach = radius[pixels[:, 0], pixels[:, 1]] + 2.0
+    offsets = np.linspace(-1.0, 1.0, PROFILE_SAMPLES)[None, :] * reach[:, None]
+    where = points[:, None, :] + offsets[..., None] * normal[:, None, :]
+    profile = ndimage.map_coordinates(mask, where.reshape(-1, 2).T, order=1, mode="constant", cval=0.0)
+    profile = profile.reshape(len(points), PROFILE_SAMPLES)
+    mid = PROFILE_SAMPLES // 2
+    inside = profile > 1e-6
+    right = np.cumprod(inside[:, mid:], axis=1)
+    left = np.cumprod(inside[:, mid::-1], axis=1)[:, :0:-1]
+    connected = np.concatenate([left, right], axis=1).astype(bool)
+    step = 2.0 * reach / (PROFILE_SAMPLES - 1)
+    return np.trapezoid(np.where(connected, profile, 0.0), axis=1) * step
+
+
+def segment_calibre(widths: np.ndarray, radius_at_ends: tuple[float, float], junction_ends: tuple[bool, bool],
+                    arc_positions: np.ndarray) -> float:
+    """Median width of a segment, without the parts inside the branch points at its ends.
+
+    Args:
+        widths: local widths along the path.
+        radius_at_ends: vessel radius (EDT) at the first and last pixel.
+        junction_ends: whether the first / last pixel is a branch point.
+        arc_positions: arc length from the start at each point.
+    """
+    if len(widths) == 0:
+        return float("nan")
+    keep = np.ones(len(widths), dtype=bool)
+    total = arc_positions[-1]
+    if junction_ends[0]:
+        keep &= arc_positions > radius_at_ends[0] + 1.0
+    if junction_ends[1]:
+        keep &= arc_positions < total - radius_at_ends[1] - 1.0
+    chosen = widths[keep] if keep.sum() >= 3 else widths
+    return float(np.median(chosen))

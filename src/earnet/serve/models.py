@@ -1,0 +1,91 @@
+"""The models a server offers, each loaded once (per TTA mode) and shared by all requests."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from earnet.exceptions import EarnetError
+
+TTA_MODES = ("none", "flip", "ms")
+METADATA_KEYS = ("dataset", "backbone", "refinement", "fov_diameter")
+
+
+class UnknownChoice(EarnetError):
+    """A client asked for a model or TTA mode this server does not offer."""
+
+
+class ModelCache:
+    """Segmenters by ``(model, tta)``, created on first use through ``earnet.load_model``.
+
+    Clients choose among the bundled models and the operator's default model (which may
+    be a bundle path); a client-supplied string is never used as a path.
+
+    Args:
+        default: the operator's model, a bundled name or a bundle path.
+        device: passed to ``earnet.load_model``.
+    """
+
+    def __init__(self, default: str, device: str = "cpu") -> None:
+        from earnet.bundle import bundled_models
+
+        self.device = device
+        self._bundled = bundled_models()
+        self._paths: dict[str, Path] = dict(self._bundled)
+        if default in self._bundled:
+            self.default = default
+        else:  # the operator's bundle file, offered by its file name (bundled names have no suffix)
+            self.default = Path(default).name
+            self._paths[self.default] = Path(default)
+        self._segmenters: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        """Model names clients may ask for, the default first."""
+        return [self.default, *(name for name in self._paths if name != self.default)]
+
+    def check(self, model: str | None, tta: str | None) -> tuple[str, str]:
+        """Validate a client's choice; ``None`` means the default model / no TTA."""
+        model = self.default if model in (None, "") else model
+        tta = "none" if tta in (None, "") else tta
+        if model not in self._paths:
+            raise UnknownChoice(f"unknown model {model!r}; this server offers: {', '.join(self.names)}")
+        if tta not in TTA_MODES:
+            raise UnknownChoice(f"unknown tta {tta!r}; valid: {', '.join(TTA_MODES)}")
+        return model, tta
+
+    def get(self, model: str, tta: str = "none") -> Any:
+        """The segmenter for a checked ``(model, tta)``, loaded on first use."""
+        import earnet
+
+        key = (model, tta)
+        with self._lock:  # one load per key, even when requests race for it
+            if key not in self._segmenters:
+                source = model if model in self._bundled else str(self._paths[model])
+                self._segmenters[key] = earnet.load_model(source, device=self.device, tta=tta)
+            return self._segmenters[key]
+
+    def loaded(self) -> list[str]:
+        """``model/tta`` of every segmenter in memory."""
+        with self._lock:
+            return [f"{model}/{tta}" for model, tta in self._segmenters]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One entry per model: name, threshold, training data, test metrics, error attention."""
+        from earnet.bundle import read_bundle_metadata
+
+        entries = []
+        for name in self.names:
+            meta = read_bundle_metadata(self._paths[name])
+            metrics = meta.get("test_metrics") or {}
+            entries.append({
+                "name": name,
+                "default": name == self.default,
+                "threshold": float(meta["threshold"]),
+                **{key: meta.get(key) for key in METADATA_KEYS},
+                "error_attention": meta.get("refinement", "none") != "none",
+                "test_metrics": {k: metrics[k] for k in ("f1", "auc_roc") if isinstance(metrics.get(k), float)},
+            })
+        return entries
