@@ -125,7 +125,7 @@ def test_missing_root_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_unknown_dataset_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "check", "messidor", "--root", str(tmp_path)]) == 2
-    one_error_line(capsys, "unknown dataset 'messidor'", "drive, chase_db1, stare, hrf, folder, synthetic")
+    one_error_line(capsys, "unknown dataset 'messidor'", "drive, chase_db1, stare, hrf, folder, rite, synthetic")
 
 
 def test_empty_predictions_folder_one_line(drive: FakeDataset, tmp_path: Path,

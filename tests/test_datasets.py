@@ -333,12 +333,12 @@ def test_folder_missing_labels_folder_names_it(tmp_path: Path) -> None:
 
 
 def test_list_datasets() -> None:
-    assert list_datasets() == ["drive", "chase_db1", "stare", "hrf", "folder", "synthetic"]
+    assert list_datasets() == ["drive", "chase_db1", "stare", "hrf", "folder", "rite", "synthetic"]
 
 
 def test_unknown_dataset_lists_valid_names() -> None:
     with pytest.raises(EarnetError, match="unknown dataset 'messidor'; valid: "
-                                          "drive, chase_db1, stare, hrf, folder, synthetic"):
+                                          "drive, chase_db1, stare, hrf, folder, rite, synthetic"):
         get_dataset("messidor", "/nowhere", "test")
 
 

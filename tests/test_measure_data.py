@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import shared_dataset
+
 from earnet.io import read_binary, read_rgb
 from earnet.measure import measure_vessels
 from earnet.measure.avmap import av_classes

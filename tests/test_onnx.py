@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from conftest import shared_dataset
 from PIL import Image
 
-from earnet.inference.loader import load_trained_model
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
 from earnet.exceptions import EarnetError, InputError
 from earnet.inference import tiling as torch_tiling
+from earnet.inference.loader import load_trained_model
 from earnet.io import read_probability, read_rgb
 from earnet.runtime import OnnxSegmenter, check_image, load_onnx, resample
 from earnet.runtime import tiling as numpy_tiling
@@ -94,8 +94,8 @@ def test_graph_takes_a_batch(drive_onnx: Path) -> None:
 
 
 def test_metadata_holds_the_contract(drive_onnx: Path) -> None:
-    from earnet.inference.predictor import MIN_SIDE
     from earnet.data.resolution import RESCALE_TOLERANCE
+    from earnet.inference.predictor import MIN_SIDE
     from earnet.segment import MIN_FOV_DIAMETER
 
     _, _, meta = load_bundle("drive")

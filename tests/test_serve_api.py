@@ -12,12 +12,12 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import fake_fundus
+from PIL import Image
+from serve_helpers import rss_bytes
+
 from earnet.io import png_bytes, probability_to_uint16
 from earnet.viz import overlay
-from serve_helpers import rss_bytes
 
 httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[dev]')")
 pytest.importorskip("starlette", reason="earnet serve's extras are not installed (pip install -e '.[dev]')")

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from serve_helpers import CHROMIUM_FLAGS, chromium_path, serve
 
 from earnet.io import read_binary
-from serve_helpers import CHROMIUM_FLAGS, chromium_path, serve
 
 pytest.importorskip("uvicorn", reason="earnet serve's extras are not installed (pip install -e '.[dev]')")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")

@@ -7,9 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import fake_fundus
+from PIL import Image
 from serve_helpers import rss_bytes, serve
 
 httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[dev]')")

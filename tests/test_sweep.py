@@ -23,7 +23,12 @@ from earnet.cli.main import main
 from earnet.engine.run import Run
 from earnet.exceptions import InputError
 from earnet.sweep.experiment import load_experiment
-from earnet.sweep.plan import metrics_file, plan_experiment, resubmittable_line, stage_name
+from earnet.sweep.plan import (
+    metrics_file,
+    plan_experiment,
+    resubmittable_line,
+    stage_name,
+)
 from earnet.sweep.runner import Sweep, default_jobs, progress_bar
 
 REPO = Path(__file__).resolve().parents[1]

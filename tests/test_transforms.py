@@ -6,7 +6,13 @@ import torch
 from torchvision import tv_tensors
 
 from earnet.data.registry import get_dataset
-from earnet.data.transforms import RandomIllumination, RandomJPEG, training_augmentation, window_size, wrap_sample
+from earnet.data.transforms import (
+    RandomIllumination,
+    RandomJPEG,
+    training_augmentation,
+    window_size,
+    wrap_sample,
+)
 from earnet.engine.datamodule import CropDataset, to_image_tensors
 
 

@@ -3,6 +3,8 @@
 >>> import earnet
 >>> segmenter = earnet.load_segmenter("drive")    # a bundled pretrained model
 >>> probability = segmenter(image)                # RGB uint8 (H, W, 3) -> float32 (H, W)
+>>> av = earnet.load_av_segmenter("drive_av").segment(image)   # + artery/vein maps
+>>> av.classes, av.artery, av.vein, av.vessels.mask
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "create_model",
     "get_dataset",
     "list_datasets",
+    "load_av_segmenter",
     "load_model",
     "load_segmenter",
 ]
@@ -39,6 +42,10 @@ def __getattr__(name: str) -> Any:
         from earnet import segment
 
         return getattr(segment, name)
+    if name == "load_av_segmenter":
+        from earnet.av import load_av_segmenter
+
+        return load_av_segmenter
     if name == "create_model":
         from earnet.models.registry import create_model
 

@@ -36,6 +36,7 @@ class TrainConfig:
     fov_diameter: float | None = None
     # model
     backbone: str = "wnet"
+    init: str | None = None
     # optimisation
     epochs: int = 30
     lr: float = 3e-3
@@ -76,7 +77,8 @@ FIELD_HELP = {
     "augment": "rotation/scale/flip/colour/gamma augmentation",
     "camera_augment": "also camera shift: wider zoom, blur, noise, uneven light, JPEG", "num_workers": "data loader processes",
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
-    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...",
+    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_wide",
+    "init": "start from these weights (rite: an A/V model.safetensors trained on the same split)",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
     "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce or dice (inside the FOV)",
     "aux_weight_scale": "scale of the auxiliary-output losses", "patience": "early-stopping epochs (0: off)",
@@ -112,7 +114,15 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
         raise InputError(source, str(error)) from None
     from earnet.models.registry import list_models
 
-    if config.backbone not in list_models():
+    if config.init and config.dataset.lower() != "rite":
+        raise InputError(source, "init (continue from weights) is supported for rite only")
+    if config.dataset.lower() == "rite":  # artery/vein models
+        from earnet.models.av import AV_MODELS
+
+        if config.backbone not in AV_MODELS:
+            raise InputError(source, f"backbone for rite (artery/vein) must be one of {', '.join(AV_MODELS)}, "
+                                     f"got {config.backbone!r}")
+    elif config.backbone not in list_models():
         raise InputError(source, f"backbone must be one of {', '.join(list_models())}, got {config.backbone!r}")
     return config
 

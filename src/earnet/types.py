@@ -40,6 +40,8 @@ class Sample:
         label: vessel label of the first observer, ``bool``, ``(H, W)``.
         fov: field-of-view mask, ``bool``, ``(H, W)``.
         observer2: second observer's label, ``bool``, or ``None``.
+        av: artery/vein classes (``earnet.data.rite``: 0 background, 1 artery, 2 vein,
+            3 crossing, 4 uncertain vessel), ``uint8``, or ``None`` for vessel-only datasets.
     """
 
     id: str
@@ -47,6 +49,7 @@ class Sample:
     label: np.ndarray
     fov: np.ndarray
     observer2: np.ndarray | None = None
+    av: np.ndarray | None = None
 
 
 @dataclass

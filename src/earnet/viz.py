@@ -66,3 +66,11 @@ def error_colours(prediction: np.ndarray, label: np.ndarray, fov: np.ndarray) ->
     out[prediction & ~label & fov] = (255, 40, 40)
     out[~prediction & label & fov] = (40, 120, 255)
     return out
+
+
+def av_overlay(image: np.ndarray, colours: np.ndarray, alpha: float = 0.7) -> np.ndarray:
+    """Composite an A/V colour map (black = nothing) over an RGB ``image``."""
+    out = image.astype(np.float32).copy()
+    drawn = colours.any(axis=-1)
+    out[drawn] = (1 - alpha) * out[drawn] + alpha * colours[drawn].astype(np.float32)
+    return out.round().astype(np.uint8)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from earnet.cli.common import EXAMPLES_FORMATTER, add_dataset_arguments
+from earnet.cli.evaluate_av import is_av_dataset, run_av
 from earnet.data.registry import get_dataset
 from earnet.evaluate import (
     EVALUATION_POLICIES,
@@ -30,10 +31,14 @@ EXAMPLES = """examples:
   earnet evaluate drive --root data/DRIVE --observer 2
   # whole-image numbers, as some papers report them
   earnet evaluate chase_db1 --root data/CHASEDB1 --predictions p/ --whole-image
+  # artery/vein: files of 'earnet segment --av' against RITE (ROOT holds RITE/ and DRIVE/)
+  earnet evaluate rite --root data --predictions out/rite-test
 
 Metrics: acc, se, sp, precision, f1 (= Dice), iou, mcc, auc_roc, auc_pr, cldice;
 pooled over all pixels of the split, and mean/std over images. Writes
-OUT/metrics.json, OUT/per_image.csv, OUT/roc.png, OUT/pr.png."""
+OUT/metrics.json, OUT/per_image.csv, OUT/roc.png, OUT/pr.png. For rite: A/V
+accuracy, se, sp (artery positive) on the reference's artery/vein pixels, the same
+on the pixels also predicted vessel, coverage, and F1 of the artery and vein maps."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -62,6 +67,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the report."""
+    if is_av_dataset(args.dataset):
+        return run_av(args)
     policy = parse_threshold(args.threshold, EVALUATION_POLICIES, auto=TRAIN_F1)
     use_fov = not args.whole_image
     dataset = get_dataset(args.dataset, args.root, args.split)

@@ -22,10 +22,13 @@ EXAMPLES = """examples:
   earnet segment big.jpg --tta flip --error-attention
   earnet segment photo.png --mask photo_fov.png --threshold 0.4
   earnet segment photo.jpg --model runs/drive --stage stage1   # a run's stage, as earnet predict
+  earnet segment photos/ --av                     # arteries and veins too (model drive_av)
 
 Per image in --out: <stem>_prob.png (16-bit probability), <stem>_mask.png,
 <stem>_overlay.png (vessels over the photograph) and, with --error-attention, the
-stage-2 attention <stem>_attention.png. Photographs are rescaled so that their field
+stage-2 attention <stem>_attention.png. With --av also <stem>_av.png (arteries red,
+veins blue, crossings green: RITE's colour code), <stem>_artery_prob.png and
+<stem>_vein_prob.png (16-bit) and <stem>_av_overlay.png. Photographs are rescaled so that their field
 of view matches the training images' (vessel calibre matters), processed in tiles,
 and the result is resized back. A file that fails is reported on one line; the rest
 are still processed, and the exit status is 2 if any failed."""
@@ -49,8 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="image files, folders, or '-' to read paths from stdin "
                              "(default: scikit-image's sample retina photograph)")
-    parser.add_argument("--model", default="drive",
-                        help="bundled model name (earnet models), a bundle path, or a run folder")
+    parser.add_argument("--model", default=None,
+                        help="bundled model name (earnet models), a bundle path, or a run folder "
+                             "(default: drive; drive_av with --av)")
     parser.add_argument("--stage", help="with a run folder: stage1 or a stage2-* stage (default: the last)")
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -61,6 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default: 1024)")
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
+    parser.add_argument("--av", action="store_true", help="also write artery/vein maps (needs a model with an A/V head)")
+    parser.add_argument("--av-cleanup", default="vote", choices=("vote", "none"),
+                        help="A/V: one decision per vessel segment between junctions (default), or per pixel")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -138,8 +145,21 @@ def run(args: argparse.Namespace) -> int:
     jobs, errors = collect_jobs(args.inputs, args.out)
     if args.mask is not None and len(jobs) + len(errors) != 1:
         raise EarnetError("--mask applies to a single input image")
+    args.model = args.model or ("drive_av" if args.av else "drive")
+    if args.av:
+        from earnet.av import supports_av
+
+        if not supports_av(args.model):
+            raise EarnetError(f"--av needs a model with an artery/vein head; {args.model} has none "
+                              "(try --model drive_av; 'earnet models' lists them)")
     segmenter = load_segmenter(args.model, device=args.device, tta=args.tta, tile=args.tile,
                                threshold=threshold.value, stage=args.stage)
+    av_segmenter = None
+    if args.av:
+        from earnet.av import ArteryVeinSegmenter
+
+        av_segmenter = ArteryVeinSegmenter(args.model, device=args.device, tile=args.tile, vessels=segmenter,
+                                           cleanup=args.av_cleanup)
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
     if args.error_attention and not segmenter.two_stage:
         raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
@@ -149,18 +169,21 @@ def run(args: argparse.Namespace) -> int:
     written: list[str] = []
     with exclusive_folder(args.out):
         try:
-            failures = _segment_all(jobs, segmenter, mask, args, rows, written)
+            failures = _segment_all(jobs, segmenter, av_segmenter, mask, args, rows, written)
         finally:  # also when interrupted: the maps already written are recorded
             if written:
                 meta = segmenter.metadata
                 model = {"model": str(args.model),
                          **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
-                write_manifest(args.out, segmenter.threshold, model, written, {"tta": args.tta, "tile": args.tile})
+                settings = {"tta": args.tta, "tile": args.tile,
+                            **({"av": True, "av_cleanup": args.av_cleanup} if args.av else {})}
+                write_manifest(args.out, segmenter.threshold, model, written, settings)
     _summary(rows, args.out)
     return 2 if errors or failures else 0
 
 
-def _segment_all(jobs: list[Job], segmenter, mask: np.ndarray | None, args: argparse.Namespace,  # noqa: ANN001
+def _segment_all(jobs: list[Job], segmenter, av_segmenter, mask: np.ndarray | None,  # noqa: ANN001
+                 args: argparse.Namespace,
                  rows: list[tuple[str, str, float, float]], written: list[str]) -> int:
     """Segment each job; a failure is reported on one line and the batch goes on. Returns the failures."""
     from earnet.output_maps import write_maps
@@ -171,14 +194,22 @@ def _segment_all(jobs: list[Job], segmenter, mask: np.ndarray | None, args: argp
         name = str(job.source) if job.source else f"{SAMPLE_ID} (scikit-image)"
         try:
             image = _read(job)
-            result = segmenter.segment(image, mask, attention=args.error_attention)
+            av_result = None
+            if av_segmenter is not None:
+                av_result = av_segmenter.segment(image, mask, attention=args.error_attention)
+                result = av_result.vessels
+            else:
+                result = segmenter.segment(image, mask, attention=args.error_attention)
             write_maps(job.out_stem, image, result, attention=args.error_attention)
+            if av_result is not None:
+                _write_av(job.out_stem, image, av_result)
         except Exception as error:  # noqa: BLE001 - one bad photograph must not stop the batch
             failures += 1
             message = _describe(job, error)
             (progress.write if hasattr(progress, "write") else print)(f"earnet: error: {message}", file=sys.stderr)
             continue
-        rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, result.seconds))
+        seconds = result.seconds + (av_result.seconds if av_result is not None else 0.0)
+        rows.append((name, f"{image.shape[1]}x{image.shape[0]}", result.vessel_fraction, seconds))
         written.append(job.out_stem.relative_to(args.out).as_posix())
     return failures
 
@@ -194,6 +225,15 @@ def _describe(job: Job, error: Exception) -> str:
         return f"{source}: out of memory (try a smaller --tile, or crop the photograph)"
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{source}: {type(error).__name__}{': ' + first if first else ''}"
+
+
+def _write_av(stem: Path, image: np.ndarray, result) -> None:  # noqa: ANN001
+    from earnet.av_evaluate import av_colour_map, write_av_maps
+    from earnet.io import write_png
+    from earnet.viz import av_overlay
+
+    write_av_maps(stem.parent, stem.name, result.artery, result.vein, result.classes)
+    write_png(stem.parent / f"{stem.name}_av_overlay.png", av_overlay(image, av_colour_map(result.classes)))
 
 
 def _progress(jobs: list[Job], disabled: bool):  # noqa: ANN202

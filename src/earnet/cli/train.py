@@ -23,10 +23,12 @@ FIT_EXAMPLES = """examples:
   earnet fit drive --root data/DRIVE --out runs/drive --refinement paper --in-sample   # as in the paper
   earnet fit drive --root data/DRIVE --out runs/drive --resume                         # continue a killed run
   earnet fit drive --root data/DRIVE --out runs/drive-gpu --accelerator gpu --devices 4 --strategy ddp
+  earnet fit rite --root data --out runs/rite       # artery/vein; data/ holds RITE/ and DRIVE/
 
 Stages: stage 1 (segmenter) -> error maps (out-of-fold by default: k fold models
 each predict the images they did not see) -> stage 2 (error-attention refiner) ->
-test metrics of both stages. The best epoch and the decision threshold are chosen
+test metrics of both stages (rite: one artery/vein model, then its test
+A/V metrics). The best epoch and the decision threshold are chosen
 on validation images carved from the training split; the test split is used once,
 at the end. Defaults per dataset are in earnet/configs/DATASET.yaml; --config FILE
 and the flags below override them."""
@@ -96,6 +98,15 @@ def run_fit(args: argparse.Namespace) -> int:
     args.cfg_dataset, args.cfg_root = args.dataset, args.root
     config = _resumed_config(args) or _config(args, args.dataset)
     preflight(config, args.out, args.resume)
+    if config.dataset == "rite":
+        from earnet.av_evaluate import format_av_table
+        from earnet.engine.av_fit import fit_av
+
+        av_result = fit_av(config, args.out, resume=args.resume, progress=not args.no_progress)
+        print(f"\n[av] A/V on RITE {av_result.protocol['split']} ({av_result.protocol['images']} images)")
+        print(format_av_table(av_result))
+        print(f"\nrun folder: {args.out}")
+        return 0
     results = fit(config, args.out, resume=args.resume, progress=not args.no_progress)
     for stage_name, result in results.items():
         print(f"\n[{stage_name}]")

@@ -19,6 +19,7 @@ class CheckReport:
     split_sizes: dict[str, int] = field(default_factory=dict)
     image_sizes: Counter[str] = field(default_factory=Counter)
     with_observer2: int = 0
+    av_pixels: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -34,6 +35,10 @@ class CheckReport:
                  + (f" ({splits})" if splits else ""),
                  f"  sizes: {sizes or '-'}",
                  f"  second observer: {self.with_observer2} images"]
+        if self.av_pixels:
+            vessel = sum(self.av_pixels.values())
+            lines.append("  artery/vein labels: " + ", ".join(
+                f"{name} {n / vessel:.1%}" for name, n in self.av_pixels.items()) + f" of {vessel:,} vessel pixels")
         lines.append(f"  problems: {len(self.problems)}" if self.problems else "  problems: none")
         lines += [f"    {problem}" for problem in self.problems]
         return "\n".join(lines)
@@ -64,6 +69,11 @@ def check_dataset(name: str, root: str | Path | None) -> CheckReport:
         height, width = sample.label.shape
         report.image_sizes[f"{width}x{height}"] += 1
         report.with_observer2 += sample.observer2 is not None
+        if sample.av is not None:
+            from earnet.data.rite import CLASS_NAMES
+
+            for value, name in enumerate(CLASS_NAMES[1:], start=1):
+                report.av_pixels[name] += int((sample.av == value).sum())
         if not sample.fov.any():
             report.problems.append(f"{files.image}: no field of view found (derived FOV is empty)")
     return report

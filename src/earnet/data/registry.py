@@ -11,6 +11,7 @@ from earnet.data.chase_db1 import chase_train_ids, list_chase_db1
 from earnet.data.drive import drive_train_ids, list_drive
 from earnet.data.folder import SPLIT_FOLDERS, folder_train_ids, list_folder
 from earnet.data.hrf import hrf_train_ids, list_hrf
+from earnet.data.rite import RiteDataset, list_rite, rite_train_ids
 from earnet.data.stare import list_stare, stare_train_ids
 from earnet.data.synthetic import SyntheticDataset
 from earnet.exceptions import EarnetError
@@ -26,6 +27,7 @@ class DatasetSpec:
     list_all: Callable[[Path], Listing]
     train_ids: Callable[[list[SampleFiles]], list[str]]
     folder_name: str
+    dataset_class: type[VesselDataset] = VesselDataset
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -35,6 +37,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "hrf": DatasetSpec("hrf", "HRF (15 / 30)", list_hrf, hrf_train_ids, "HRF"),
     "folder": DatasetSpec("folder", "your own data: ROOT/{train,test}/{images,labels,masks}", list_folder,
                           folder_train_ids, ""),
+    "rite": DatasetSpec("rite", "RITE artery/vein labels of DRIVE (20 / 20); ROOT holds RITE/ and DRIVE/",
+                        list_rite, rite_train_ids, "", RiteDataset),
 }
 SYNTHETIC = "synthetic"
 
@@ -75,7 +79,7 @@ def get_dataset(name: str, root: str | Path | None = None, split: str = "test") 
     selected = select_split(listing.files, split, spec.train_ids(listing.files))
     if not selected:
         raise EarnetError(f"{root}: split {split!r} of {key} has no images")
-    dataset = VesselDataset(root, split, Listing(selected, listing.problems))
+    dataset = spec.dataset_class(root, split, Listing(selected, listing.problems))
     dataset.name = key
     return dataset
 

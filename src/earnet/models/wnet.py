@@ -34,7 +34,7 @@ class _DoubleConv(nn.Sequential):
 class MiniUNet(nn.Module):
     """A U-Net with ``len(widths) - 1`` poolings; returns (logits, last features)."""
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...]) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...], out_channels: int = 1) -> None:
         super().__init__()
         self.down = nn.ModuleList()
         channels = in_channels
@@ -45,7 +45,7 @@ class MiniUNet(nn.Module):
             nn.ConvTranspose2d(widths[i + 1], widths[i], kernel_size=2, stride=2) for i in reversed(range(len(widths) - 1))
         )
         self.merge = nn.ModuleList(_DoubleConv(2 * widths[i], widths[i]) for i in reversed(range(len(widths) - 1)))
-        self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+        self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         skips = []

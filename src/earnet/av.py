@@ -1,0 +1,134 @@
+"""Artery/vein maps of anyone's fundus photographs: the vessel segmenter plus an A/V model.
+
+The vessel map comes from the bundle's EAR-Net segmenter (``earnet.load_segmenter``'s
+public ``segment``); the A/V model of the same bundle gives artery and vein
+probabilities; every vessel pixel of the segmenter's mask is labelled artery or vein
+(whichever is likelier), or crossing where both reach 0.5. Like the segmenter, the A/V
+model sees the photograph rescaled to its training FOV diameter (unless within 5 %).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from earnet.av_bundle import has_av, load_bundle_av
+from earnet.av_metrics import av_label_map
+from earnet.bundle import resolve
+from earnet.data.rite import ARTERY, CROSSING, VEIN
+from earnet.exceptions import InputError
+from earnet.inference.av import AVPredictor
+from earnet.model_file import read_metadata
+
+DEFAULT_AV_MODEL = "drive_av"
+CLEANUPS = ("vote", "none")
+
+
+@dataclass
+class AVSegmentation:
+    """A photograph's vessel segmentation with its artery/vein maps, at original size.
+
+    Attributes:
+        vessels: the vessel result (``probability``, ``mask``, ``fov``, ...).
+        artery, vein: probabilities ``float32`` ``(H, W)``, 0 outside the FOV.
+        classes: ``uint8`` per pixel: 0 background, 1 artery, 2 vein, 3 crossing
+            (``earnet.data.rite`` codes), non-zero exactly on ``vessels.mask``.
+        seconds: time of the A/V step alone (the vessel step is ``vessels.seconds``).
+    """
+
+    vessels: Any
+    artery: np.ndarray
+    vein: np.ndarray
+    classes: np.ndarray
+    seconds: float
+
+    @property
+    def artery_mask(self) -> np.ndarray:
+        """Pixels labelled artery or crossing."""
+        return np.isin(self.classes, (ARTERY, CROSSING))
+
+    @property
+    def vein_mask(self) -> np.ndarray:
+        """Pixels labelled vein or crossing."""
+        return np.isin(self.classes, (VEIN, CROSSING))
+
+
+def supports_av(model: str | Path) -> bool:
+    """Whether a bundled model name or bundle path has an A/V model."""
+    return has_av(read_metadata(resolve(model), "model bundle"))
+
+
+class ArteryVeinSegmenter:
+    """A bundle with an A/V model, ready to label photographs.
+
+    Args:
+        model: bundled model name or bundle path (must hold an A/V model).
+        device, tta, tile: as for the vessel segmenter.
+        vessels: an already loaded vessel segmenter of the same bundle (the CLI passes
+            one built with its threshold); ``None`` loads it with ``earnet.load_segmenter``.
+        cleanup: ``vote`` (one decision per vessel segment; where a pixel's own decision
+            disagrees its two probabilities are swapped) or ``none``.
+
+    Raises:
+        InputError: the model has no A/V head (raised before anything is computed).
+    """
+
+    def __init__(self, model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
+                 tile: int = 1024, vessels: Any = None, cleanup: str = "vote") -> None:
+        if cleanup not in CLEANUPS:
+            raise InputError(str(model), f"unknown A/V clean-up {cleanup!r}; valid: {', '.join(CLEANUPS)}")
+        self.cleanup = cleanup
+        path = resolve(model)
+        if not supports_av(path):
+            raise InputError(path, "this model has no artery/vein head; use a bundled A/V model "
+                                   f"(e.g. --model {DEFAULT_AV_MODEL}, see 'earnet models')")
+        av_model, self.av_metadata = load_bundle_av(path)
+        self.predictor = AVPredictor(av_model, device=device, tile=tile)
+        if vessels is None:
+            from earnet.segment import load_segmenter
+
+            vessels = load_segmenter(model, device=device, tta=tta, tile=tile)
+        self.vessels = vessels
+        self.training_fov_diameter = float(self.av_metadata["fov_diameter"])
+
+    @property
+    def threshold(self) -> float:
+        """The vessel decision threshold."""
+        return float(self.vessels.threshold)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The bundle's metadata (the A/V part under ``"av"``)."""
+        return {**self.vessels.metadata, "av": self.av_metadata}
+
+    def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True) -> AVSegmentation:
+        """Vessels and their A/V labels of an RGB ``uint8`` ``(H, W, 3)`` photograph."""
+        vessels = self.vessels.segment(image, fov, attention=attention)
+        start = time.perf_counter()
+        artery, vein = self.av_maps(image, vessels.fov)
+        if self.cleanup == "vote":
+            from earnet.av_topology import segment_vote
+
+            artery, vein = segment_vote(artery, vein, vessels.mask)
+        classes = av_label_map(artery, vein, vessels.mask)
+        return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
+
+    def av_maps(self, image: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Artery and vein probabilities (0 outside ``fov``) at the photograph's size."""
+        from earnet.data.resolution import scale_factor
+
+        scale = scale_factor(fov, self.training_fov_diameter)
+        maps = self.predictor.predict_scaled(image, scale)
+        maps.artery[~fov] = 0
+        maps.vein[~fov] = 0
+        return maps.artery, maps.vein
+
+
+def load_av_segmenter(model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
+                      cleanup: str = "vote") -> ArteryVeinSegmenter:
+    """A ready A/V segmenter: ``load_av_segmenter().segment(image).classes``."""
+    return ArteryVeinSegmenter(model, device=device, tta=tta, cleanup=cleanup)

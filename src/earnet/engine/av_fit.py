@@ -1,0 +1,134 @@
+"""``earnet fit rite``: train the artery/vein model, pick its epoch on validation, test once.
+
+Run folder::
+
+    RUN/config.yaml, revision.txt, split.json   as for vessel runs (validation carved from train)
+    RUN/av/                  checkpoints/, logs/ (CSV, TensorBoard), model.safetensors, stage.json
+    RUN/test/av/             metrics.json, per_image.csv, images/<id>_{artery_prob,vein_prob,av}.png
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from earnet.av_bundle import load_av_model, save_av_model
+from earnet.av_evaluate import AVEvaluation, evaluate_av, write_av_maps, write_av_report
+from earnet.av_metrics import av_label_map
+from earnet.config import TrainConfig
+from earnet.data.fov import fov_diameter
+from earnet.data.rite import av_targets
+from earnet.engine.av_task import MONITOR, AVTask
+from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
+from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
+from earnet.engine.stage import _devices, _read_checkpoint
+from earnet.exceptions import EarnetError, InputError
+from earnet.inference.av import AVPredictor
+from earnet.io import write_text
+from earnet.models.registry import count_parameters
+from earnet.types import Sample
+
+VESSEL_THRESHOLD = 0.5
+
+
+def _tensors(sample: Sample) -> ImageTensors:
+    assert sample.av is not None
+    targets = av_targets(sample.av)
+    return to_image_tensors(sample, {k: targets[k] for k in ("artery", "vein", "known")})
+
+
+def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Sample], resume: bool = False,
+             progress: bool = True, extra_callbacks: list[L.Callback] | None = None) -> Path:
+    """Train into ``out`` and export the best validation epoch as ``out/model.safetensors``."""
+    weights = out / "model.safetensors"
+    if resume and weights.exists() and not (out / "checkpoints" / "last.ckpt").exists():
+        return weights
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    task = AVTask(config.to_dict())
+    earlier_seconds = 0.0
+    if config.init:
+        init, init_meta = load_av_model(config.init)
+        if sorted(init_meta.get("val_ids", [])) != sorted(s.id for s in val):
+            raise InputError(config.init, "was trained with other validation images "
+                                          f"({init_meta.get('val_ids')}); continuing from it would leak them")
+        task.model.load_state_dict(init.state_dict())
+        earlier_seconds = float(init_meta.get("train_seconds", 0.0))
+    task.model.to(memory_format=torch.channels_last)
+    data = VesselDataModule([_tensors(s) for s in train], [_tensors(s) for s in val], config.crop,
+                            config.samples_per_epoch, config.batch_size, config.augment, config.seed,
+                            config.num_workers, config.camera_augment)
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=MONITOR, mode="max",
+                                 save_last=True)
+    trainer = L.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=_devices(config.devices),
+        num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
+        accumulate_grad_batches=config.accumulate_grad_batches, check_val_every_n_epoch=config.val_every,
+        callbacks=[checkpoint, *(extra_callbacks or [])],
+        logger=[CSVLogger(out, name="logs", version=""), TensorBoardLogger(out, name="logs", version="")],
+        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
+        num_sanity_val_steps=0,
+    )
+    last = out / "checkpoints" / "last.ckpt"
+    start = time.time()
+    trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume and last.exists() else None,
+                weights_only=True)
+    seconds = time.time() - start
+    if trainer.is_global_zero:
+        # the folder's own files, not Lightning's recorded absolute path (a copied run must not
+        # ship the original's weights)
+        best_path = out / "checkpoints" / "best.ckpt"
+        best_path = best_path if best_path.exists() else last
+        if not best_path.exists():
+            raise EarnetError(f"{out}: training produced no checkpoint")
+        model = task.model.cpu()
+        model.load_state_dict({k.removeprefix("model."): v for k, v in _read_checkpoint(best_path)["state_dict"].items()})
+        score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
+        diameters = [fov_diameter(s.fov) for s in train]
+        meta = {"backbone": config.backbone, "dataset": config.dataset, "val_av_score": score,
+                "val_ids": [s.id for s in val], "fov_diameter": float(np.median(diameters)),
+                "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": seconds + earlier_seconds,
+                "init": config.init}
+        save_av_model(model, weights, meta)
+        write_text(out / "stage.json", json.dumps({"best_val_av_score": score, "train_seconds": seconds,
+                                                   "parameters": count_parameters(model)}, indent=2) + "\n")
+    trainer.strategy.barrier("earnet-av-exported")
+    return weights
+
+
+def evaluate_av_run(run: Run, split: str = "test", device: str = "cpu") -> AVEvaluation:
+    """Evaluate the run's A/V model on ``split`` (its own vessel map at 0.5) into ``RUN/<split>/av``."""
+    config = run.config()
+    model, meta = load_av_model(run.path / "av" / "model.safetensors")
+    predictor = AVPredictor(model, device=device)
+    out = run.path / split / "av"
+
+    def predict(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        maps = predictor.predict_scaled(sample.image)
+        for array in (maps.artery, maps.vein, maps.vessel):
+            array[~sample.fov] = 0
+        classes = av_label_map(maps.artery, maps.vein, maps.vessel >= meta["vessel_threshold"])
+        write_av_maps(out / "images", sample.id, maps.artery, maps.vein, classes)
+        return maps.artery, maps.vein, classes
+
+    result = evaluate_av(dataset_split(config, split), predict,
+                         {"model": "A/V model of the run, its own vessel map at 0.5", "run": str(run.path)})
+    write_av_report(result, out)
+    return result
+
+
+def fit_av(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> AVEvaluation:
+    """Train on RITE's training images (validation carved out), then evaluate on its test images."""
+    run = open_run(out, config, resume)
+    train_ids, val_ids = train_val_ids(run, config)
+    dataset = dataset_split(config, "train")
+    samples = {s.id: s for s in dataset}
+    train_av(config, run.path / "av", [samples[i] for i in train_ids], [samples[i] for i in val_ids],
+             resume=resume, progress=progress)
+    return evaluate_av_run(run)

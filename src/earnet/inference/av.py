@@ -1,0 +1,71 @@
+"""The A/V predictor: photographs in, artery/vein/vessel probabilities out.
+
+Like :class:`earnet.inference.predictor.Predictor` it owns normalisation, batch-norm
+folding, bf16 autocast and tiling, and applies the sigmoid (the A/V model's logits
+become probabilities here and nowhere else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from earnet.data.transforms import normalise, to_tensor_image
+from earnet.inference.fusion import fold_batch_norm
+from earnet.inference.predictor import MIN_SIDE, bf16_supported
+from earnet.inference.tiling import sliding_window
+from earnet.models.av import AV_CHANNELS, AVWNet
+
+
+@dataclass
+class AVPrediction:
+    """Probability maps of one photograph at its original size, ``float32`` ``(H, W)``."""
+
+    artery: np.ndarray
+    vein: np.ndarray
+    vessel: np.ndarray
+
+
+class AVPredictor:
+    """Run an :class:`AVWNet` over photographs of any size.
+
+    Args:
+        model: the A/V model (a folded copy is used; ``model`` is not changed).
+        device: ``cpu``, ``cuda``, ...
+        tile: tile side for sliding-window inference.
+        bf16: bf16 autocast; ``None`` decides by hardware.
+    """
+
+    def __init__(self, model: AVWNet, device: str = "cpu", tile: int = 1024, bf16: bool | None = None) -> None:
+        self.device = torch.device(device)
+        self.model = fold_batch_norm(model).to(self.device, memory_format=torch.channels_last)
+        self.tile = tile
+        self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
+
+    @torch.inference_mode()
+    def predict_tensor(self, image: torch.Tensor) -> torch.Tensor:
+        """``(1, 3, H, W)`` image in [0, 1] → ``(1, 3, H, W)`` probabilities (artery, vein, vessel)."""
+        image = normalise(image.to(self.device)).contiguous(memory_format=torch.channels_last)
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                return self.model(x).logits.float()
+
+        return torch.sigmoid(sliding_window(run, image, self.tile, out_channels=len(AV_CHANNELS)))
+
+    def predict_scaled(self, image: np.ndarray, factor: float = 1.0) -> AVPrediction:
+        """Predict an RGB ``uint8`` photograph resized by ``factor``; maps at the original size."""
+        height, width = image.shape[:2]
+        tensor = to_tensor_image(image)[None]
+        if abs(factor - 1) > 1e-3:
+            size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
+            tensor = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False,
+                                   antialias=factor < 1).clamp(0, 1)
+        maps = self.predict_tensor(tensor)
+        if tuple(maps.shape[-2:]) != (height, width):
+            maps = F.interpolate(maps.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
+        maps = maps[0].float().cpu().numpy()
+        return AVPrediction(maps[0], maps[1], maps[2])
