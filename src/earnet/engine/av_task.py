@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 
 from earnet.av_metrics import COUNT_KEYS, av_counts, av_label_map, av_scores
 from earnet.data.rite import ARTERY, BACKGROUND, CROSSING, UNCERTAIN, VEIN
 from earnet.data.transforms import normalise
+from earnet.engine.task import CropEpochTask
 from earnet.inference.tiling import sliding_window
 from earnet.losses import bce_dice, masked_bce
 from earnet.models.av import AVWNet, create_av_model
@@ -53,7 +53,7 @@ def reference_classes(batch: dict[str, torch.Tensor]) -> np.ndarray:
     return classes
 
 
-class AVTask(L.LightningModule):
+class AVTask(CropEpochTask):
     """Trains ``create_av_model(config["backbone"])``."""
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -65,11 +65,6 @@ class AVTask(L.LightningModule):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.model(image).logits
-
-    def on_train_epoch_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None:
-            datamodule.train_set.epoch = self.current_epoch
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image = batch["image"].contiguous(memory_format=torch.channels_last)

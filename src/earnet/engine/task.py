@@ -22,7 +22,16 @@ HISTOGRAM_BINS = 1000
 VAL_TILE = 1024
 
 
-class SegmentationTask(L.LightningModule):
+class CropEpochTask(L.LightningModule):
+    """Tells the training crops which epoch it is, so each epoch draws new ones (reproducibly)."""
+
+    def on_train_epoch_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None:
+            datamodule.train_set.epoch = self.current_epoch
+
+
+class SegmentationTask(CropEpochTask):
     """Trains ``create_model(backbone, refinement)`` with FOV-masked losses.
 
     Args:
@@ -43,11 +52,6 @@ class SegmentationTask(L.LightningModule):
 
     def forward(self, image: torch.Tensor, stage1: torch.Tensor | None = None) -> ModelOutput:
         return self.model(image, stage1 if self.model.needs_stage1 else None)
-
-    def on_train_epoch_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None:
-            datamodule.train_set.epoch = self.current_epoch
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image = batch["image"].contiguous(memory_format=torch.channels_last)
