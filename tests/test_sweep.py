@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from earnet.cli.main import main
-from earnet.engine.run import Run
+from earnet.engine.run import Run, stage2_name
 from earnet.exceptions import InputError
 from earnet.sweep.experiment import load_experiment
 from earnet.sweep.plan import (
     metrics_file,
+    parse_variant,
     plan_experiment,
     resubmittable_line,
-    stage_name,
 )
 from earnet.sweep.runner import Sweep, default_jobs, progress_bar
 
@@ -101,6 +101,7 @@ def test_runs_list_is_crossed_with_the_grid_and_names_flags(tmp_path: Path) -> N
     ("dataset: mars\n", "dataset", "must be one of"),
     ("grid: {seed: [0]}\n", "dataset", "missing"),
     ("dataset: synthetic\nvariants: [best]\n", "variants", "must be among"),
+    ("dataset: synthetic\nvariants: [correct+best]\n", "variants", "must be among"),
     ("dataset: synthetic\nrun_name: fixed\ngrid: {seed: [0, 1]}\n", "run_name", "both named 'fixed'"),
     ("dataset: synthetic\nruns: [{epochs: 0}]\n", "runs[0].epochs", "at least 1"),
     ("dataset: synthetic\nset: {lr: 0.1}\ngrid: {lr: [0.2]}\n", "grid.lr", "also given in 'set'"),
@@ -156,8 +157,11 @@ def test_drive_experiment_trains_stage1_once_and_every_variant(tmp_path: Path) -
 def test_plan_layout_matches_the_run_folder() -> None:
     run = Run(Path("r"))
     assert metrics_file(run.path, "stage1") == run.test("stage1") / "metrics.json"
-    assert stage_name("paper", True) == run.stage2("paper", True).name
-    assert stage_name("correct", False) == run.stage2("correct", False).name
+    assert parse_variant("paper-in_sample") == ("paper", True, "none")
+    assert parse_variant("correct") == ("correct", False, "none")
+    assert parse_variant("correct-in_sample+crops") == ("correct", True, "crops")
+    assert stage2_name(*parse_variant("correct+loss")) == run.stage2("correct", False, "loss").name \
+        == "stage2-correct-guided_loss"
 
 
 def finish(run: Path, stages: tuple[str, ...]) -> None:
@@ -327,3 +331,14 @@ def test_emitted_lines_skip_finished_steps_and_can_be_submitted_again(tmp_path: 
     calls = [json.loads(line) for line in (runs / "calls.jsonl").read_text().splitlines()]
     assert len(calls) == 2 and all(call[-1] == "--resume" for call in calls)
     assert plans[0].status() == "done" and plans[1].status() == "new"
+
+
+def test_error_guided_variant_trains_its_own_stage2_folder(tmp_path: Path) -> None:
+    path = experiment_file(tmp_path, "dataset: synthetic\nset: {in_sample: true}\n"
+                                     "variants: [correct-in_sample+crops, correct-in_sample+loss]\n")
+    (plan,) = plan_experiment(load_experiment(path, tmp_path / "runs"))
+    guided = [step for step in plan.steps if "--error-guidance" in step.args]
+    assert [step.args[step.args.index("--error-guidance") + 1] for step in guided] == ["none", "crops", "loss"][1:]
+    assert [step.done_when[0].parent.name for step in guided] == ["stage2-correct-in_sample-guided_crops",
+                                                                   "stage2-correct-in_sample-guided_loss"]
+    assert sum(step.args[0] == "errors" for step in plan.steps) == 0  # fit already made the in-sample maps

@@ -44,6 +44,10 @@ def test_fit_synthetic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["train", "--stage", "2", "--out", str(run), "--refinement", "paper", "--in-sample",
                  "--no-progress"]) == 0
     assert (run / "stage2-paper-in_sample" / "model.safetensors").is_file()
+    # earnet's error-guided variant trains into its own folder next to the plain one
+    assert main(["train", "--stage", "2", "--out", str(run), "--in-sample", "true", "--error-guidance", "crops",
+                 "--no-progress"]) == 0
+    assert (run / "stage2-correct-in_sample-guided_crops" / "model.safetensors").is_file()
     preds = tmp_path / "preds"
     assert main(["predict", str(run), "synthetic", "--out", str(preds), "--stage", "stage2-paper-in_sample"]) == 0
     assert len(list(preds.glob("*_prob.png"))) == 10
@@ -75,7 +79,7 @@ def test_bad_training_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()
 
 
-def test_fit_refuses_a_dataset_that_fails_the_check(drive, tmp_path: Path,  # noqa: ANN001
+def test_fit_refuses_a_dataset_that_fails_the_check(drive, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     label = next(drive.root.glob("training/1st_manual/*"))
     label.unlink()

@@ -21,10 +21,18 @@ from earnet.data.registry import get_dataset
 from earnet.engine.datamodule import CropDataset, to_image_tensors
 from earnet.engine.run import assign_folds
 from earnet.error_maps import error_maps
-from earnet.exceptions import InputError
-from earnet.losses import bce_dice, masked_bce, masked_mse
+from earnet.exceptions import EarnetError, InputError
+from earnet.losses import (
+    ERROR_LOSS_GAIN,
+    bce_dice,
+    error_pixel_weights,
+    masked_bce,
+    masked_mse,
+    total_loss,
+)
 from earnet.model_file import load_model, read_metadata, save_models
 from earnet.models.registry import create_model
+from earnet.types import ModelOutput
 
 
 def test_config_rejects_unknown_keys_and_wrong_types(tmp_path: Path) -> None:
@@ -52,6 +60,37 @@ def test_config_layers_defaults_file_then_flags(tmp_path: Path) -> None:
     assert config.samples_per_epoch == dataset_defaults("drive").samples_per_epoch
     save_config(config, tmp_path / "saved.yaml")
     assert load_config(tmp_path / "saved.yaml") == config
+
+
+def test_error_guided_crops_are_centred_on_stage1_errors() -> None:
+    sample = get_dataset("synthetic", split="train")[0]
+    error = np.zeros_like(sample.label)
+    error[200:203, 150:153] = True  # one small patch stage 1 "got wrong"
+    images = [to_image_tensors(sample, {"error": error})]
+    guided = CropDataset(images, crop=32, length=40, augment=False, seed=1, error_crops=1.0)
+    assert all(guided[i]["error"].sum() > 0 for i in range(40))  # every crop sees the errors
+    plain = CropDataset(images, crop=32, length=40, augment=False, seed=1)
+    assert sum(plain[i]["error"].sum() > 0 for i in range(40)) < 10
+    half = CropDataset(images, crop=32, length=200, augment=False, seed=1, error_crops=0.5)
+    assert 70 < sum(half[i]["error"].sum() > 0 for i in range(200)) < 130
+    with pytest.raises(ValueError, match="error maps"):
+        CropDataset([to_image_tensors(sample)], crop=32, length=4, error_crops=0.5)
+
+
+def test_error_guided_loss_weighs_error_pixels_three_times() -> None:
+    fov = torch.ones(1, 1, 4, 4)
+    error = torch.zeros(1, 1, 4, 4)
+    error[..., 0, 0] = 1
+    weights = error_pixel_weights({"fov": fov, "error": error})
+    assert weights[..., 0, 0].item() == 1 + ERROR_LOSS_GAIN == 3 and weights.sum().item() == 15 + 3
+    logits, label = torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)
+    logits[..., 0, 0] = 5.0  # a confident false positive, on the error pixel
+    output = ModelOutput(logits=logits)
+    plain = total_loss(output, {"label": label, "fov": fov}, masked_bce)["seg"]
+    guided = total_loss(output, {"label": label, "fov": fov}, masked_bce, pixel_weights=weights)["seg"]
+    assert guided > plain  # the error pixel's loss counts more
+    with pytest.raises(EarnetError, match="error maps"):
+        error_pixel_weights({"fov": fov})
 
 
 def test_losses_ignore_pixels_outside_the_fov() -> None:
@@ -146,3 +185,21 @@ def test_histogram_scores_match_exact_metrics() -> None:
     tp, fp, fn = (prediction & labels).sum(), (prediction & ~labels).sum(), (~prediction & labels).sum()
     assert abs(float(result["f1"]) - 2 * tp / (2 * tp + fp + fn)) < 1e-3
     assert float(result["f1_best"]) >= float(result["f1"])
+
+
+def test_stage2_task_uses_the_error_guided_loss_only_when_asked() -> None:
+    from earnet.config import TrainConfig
+    from earnet.engine.task import SegmentationTask
+
+    generator = torch.Generator().manual_seed(0)
+    batch = {"image": torch.randn(2, 3, 32, 32, generator=generator),
+             "label": (torch.rand(2, 1, 32, 32, generator=generator) > 0.8).float(),
+             "fov": torch.ones(2, 1, 32, 32), "error": (torch.rand(2, 1, 32, 32, generator=generator) > 0.9).float(),
+             "stage1": torch.rand(2, 1, 32, 32, generator=generator)}
+    losses = {}
+    for guidance in ("none", "crops", "loss"):
+        torch.manual_seed(0)  # the same initial weights for the three tasks
+        task = SegmentationTask(TrainConfig(error_guidance=guidance).to_dict(), stage=2)
+        task.log_dict = task.log = lambda *args, **kwargs: None  # no trainer attached
+        losses[guidance] = task.training_step(batch, 0).item()
+    assert losses["none"] == losses["crops"] != losses["loss"]  # crops change the sampling, not the loss

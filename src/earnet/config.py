@@ -63,6 +63,7 @@ class TrainConfig:
     folds: int = 4
     fold_epochs: int | None = None
     in_sample: bool = False
+    error_guidance: str = "none"
     # evaluation
     threshold: str = "validation"
 
@@ -91,9 +92,12 @@ FIELD_HELP = {
     "stage2_lr": "stage-2 learning rate", "folds": "folds for out-of-fold error maps",
     "fold_epochs": "epochs of each fold model (default: epochs)",
     "in_sample": "error maps from stage 1 on its own training images (the paper)",
+    "error_guidance": "stage 2 also guided by the error maps (earnet's variants): none; crops (half the "
+                      "crops centred on stage-1 errors); loss (error pixels weigh 3x in the segmentation loss)",
     "threshold": "validation (best F1 on the validation images; 'auto' is the same) or a value in (0, 1]",
 }
-CHOICES = {"refinement": ("paper", "correct"), "loss": ("bce_dice", "bce", "dice")}
+CHOICES = {"refinement": ("paper", "correct"), "loss": ("bce_dice", "bce", "dice"),
+           "error_guidance": ("none", "crops", "loss")}
 POSITIVE = ("val_count", "crop", "samples_per_epoch", "epochs", "batch_size", "num_nodes", "accumulate_grad_batches",
             "val_every", "stage2_epochs", "folds")
 

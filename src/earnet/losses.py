@@ -54,15 +54,30 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, fov: torch.Tensor
     return (((prediction.float() - target.float()) ** 2) * fov).sum() / fov.sum().clamp_min(1)
 
 
+ERROR_LOSS_GAIN = 2.0
+"""Error-guided loss: a pixel stage 1 got wrong weighs ``1 + ERROR_LOSS_GAIN`` times (3x)."""
+
+
+def error_pixel_weights(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """FOV mask turned into per-pixel weights that stress stage 1's errors (the ``loss`` guidance)."""
+    if "error" not in batch:
+        raise EarnetError("error-guided loss needs error maps (run 'earnet errors RUN' first)")
+    return batch["fov"] * (1 + ERROR_LOSS_GAIN * batch["error"])
+
+
 def total_loss(output: ModelOutput, batch: dict[str, torch.Tensor], segmentation_loss: Callable,
-               error_weight: float = 0.5, aux_scale: float = 1.0) -> dict[str, torch.Tensor]:
+               error_weight: float = 0.5, aux_scale: float = 1.0,
+               pixel_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Segmentation loss + weighted auxiliary losses (+ error-attention MSE in stage 2).
 
+    ``pixel_weights`` (default: the FOV mask) weigh the segmentation and auxiliary
+    losses per pixel; the error-attention MSE always averages over the FOV.
     Returns the parts and their sum under ``"loss"``.
     """
     label, fov = batch["label"], batch["fov"]
-    parts = {"seg": segmentation_loss(output.logits, label, fov)}
-    aux = [w * segmentation_loss(a, label, fov) for a, w in zip(output.aux_logits, output.aux_weights)]
+    weights = fov if pixel_weights is None else pixel_weights
+    parts = {"seg": segmentation_loss(output.logits, label, weights)}
+    aux = [w * segmentation_loss(a, label, weights) for a, w in zip(output.aux_logits, output.aux_weights)]
     if aux:
         parts["aux"] = aux_scale * torch.stack(aux).sum()
     if output.error_attention is not None:

@@ -38,7 +38,8 @@ TRAIN_EXAMPLES = """examples:
   earnet errors runs/drive
   earnet train --stage 2 --out runs/drive                      # refinement from the config (correct)
   earnet train --stage 2 --out runs/drive --refinement paper   # the authors' modulation
-  earnet train --stage 2 --out runs/drive --refinement paper --test   # and evaluate it on the test split"""
+  earnet train --stage 2 --out runs/drive --refinement paper --test   # and evaluate it on the test split
+  earnet train --stage 2 --out runs/drive --error-guidance crops      # earnet's error-guided crops"""
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +137,8 @@ def run_train(args: argparse.Namespace) -> int:
         saved = run.config()
         result = run_stage2(run, refinement=args.cfg_refinement or saved.refinement,
                             in_sample=(args.cfg_in_sample.lower() in ("1", "true", "yes")) if args.cfg_in_sample
-                            else saved.in_sample, resume=args.resume, progress=not args.no_progress)
+                            else saved.in_sample, resume=args.resume, progress=not args.no_progress,
+                            guidance=args.cfg_error_guidance or saved.error_guidance)
     print(f"stage {args.stage}: best validation F1 {result.best_score:.4f}, {result.seconds:.0f} s, "
           f"{result.parameters:,} parameters -> {result.weights}")
     if args.test:

@@ -45,10 +45,15 @@ def to_image_tensors(sample: Sample, extra: dict[str, np.ndarray] | None = None)
 
 
 class CropDataset(Dataset):
-    """``length`` random crops of size ``crop`` from ``images``."""
+    """``length`` random crops of size ``crop`` from ``images``.
+
+    With ``error_crops`` > 0 (stage 2, error-guided), that fraction of the crops is
+    centred on a pixel of the image's error map (where stage 1 was wrong) instead of
+    anywhere in the FOV.
+    """
 
     def __init__(self, images: list[ImageTensors], crop: int, length: int, augment: bool = True, seed: int = 0,
-                 camera: bool = False) -> None:
+                 camera: bool = False, error_crops: float = 0.0) -> None:
         if not images:
             raise ValueError("no training images")
         self.images = images
@@ -59,6 +64,11 @@ class CropDataset(Dataset):
         self.window = window_size(crop, augment, camera)
         self.transform = training_augmentation(crop, augment, camera)
         self.centres = [torch.nonzero(item.maps["fov"] > 0) for item in images]
+        if error_crops > 0 and any("error" not in item.maps for item in images):
+            raise ValueError("error-guided crops need the error maps")
+        self.error_crops = error_crops
+        self.error_centres = [torch.nonzero((item.maps["error"] > 0) & (item.maps["fov"] > 0))
+                              if error_crops > 0 else None for item in images]
 
     def __len__(self) -> int:
         return self.length
@@ -68,6 +78,9 @@ class CropDataset(Dataset):
         which = int(rng.integers(len(self.images)))
         item = self.images[which]
         centres = self.centres[which]
+        errors = self.error_centres[which]
+        if self.error_crops > 0 and len(errors) and rng.random() < self.error_crops:
+            centres = errors
         cy, cx = (centres[int(rng.integers(len(centres)))].tolist() if len(centres)
                   else (item.image.shape[1] // 2, item.image.shape[2] // 2))
         image, maps = _cut(item, cy, cx, self.window)
@@ -111,9 +124,9 @@ class VesselDataModule(L.LightningDataModule):
 
     def __init__(self, train: list[ImageTensors], val: list[ImageTensors], crop: int, samples_per_epoch: int,
                  batch_size: int, augment: bool = True, seed: int = 0, num_workers: int = 0,
-                 camera_augment: bool = False) -> None:
+                 camera_augment: bool = False, error_crops: float = 0.0) -> None:
         super().__init__()
-        self.train_set = CropDataset(train, crop, samples_per_epoch, augment, seed, camera_augment)
+        self.train_set = CropDataset(train, crop, samples_per_epoch, augment, seed, camera_augment, error_crops)
         self.val_set = FullImageDataset(val)
         self.batch_size = batch_size
         self.num_workers = num_workers

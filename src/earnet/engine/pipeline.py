@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from earnet.config import TrainConfig
+from earnet.config import CHOICES, TrainConfig
 from earnet.data.resolution import rescale_sample
 from earnet.engine.datamodule import ImageTensors, to_image_tensors
 from earnet.engine.run import (
@@ -135,10 +135,17 @@ def _with_maps(sample: Sample, maps_dir: Path) -> ImageTensors:
 
 
 def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None = None, resume: bool = False,
-               progress: bool = True) -> StageResult:
-    """Fine-tune stage 1 with the error-attention head on the saved error maps."""
+               progress: bool = True, guidance: str | None = None) -> StageResult:
+    """Fine-tune stage 1 with the error-attention head on the saved error maps.
+
+    ``guidance`` (default: the config's ``error_guidance``) also steers training by the
+    error maps: ``crops`` centres half the crops on errors, ``loss`` weighs them 3x.
+    """
     config = run.config()
     refinement = refinement or config.refinement
+    guidance = guidance or config.error_guidance
+    if guidance not in CHOICES["error_guidance"]:
+        raise EarnetError(f"error guidance must be one of {', '.join(CHOICES['error_guidance'])}, got {guidance!r}")
     in_sample = config.in_sample if in_sample is None else in_sample
     if refinement not in ("paper", "correct"):
         raise EarnetError(f"stage 2 refinement must be paper or correct, got {refinement!r}")
@@ -153,8 +160,8 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
     val_samples = _samples(config, val_ids)
     # Validation images were never trained on: stage 1's own prediction is honest there.
     val = [to_image_tensors(s, {"stage1": stage1_predictor(s.image).probability}) for s in val_samples]
-    stage_config = TrainConfig(**{**config.to_dict(), "refinement": refinement})
-    out = run.stage2(refinement, in_sample)
+    stage_config = TrainConfig(**{**config.to_dict(), "refinement": refinement, "error_guidance": guidance})
+    out = run.stage2(refinement, in_sample, guidance)
     result = train_stage(stage_config, out, 2, train, val, config.stage2_epochs,
                          init=stage1.state_dict(), resume=resume, progress=progress)
     _finish_stage(config, out, Predictor(stage1, load_model(result.weights)), val_samples)

@@ -10,7 +10,7 @@ Layout::
                                threshold.json (the stage's one threshold)
     RUN/errors-oof/            out-of-fold error maps (folds/ holds the k fold models)
     RUN/errors-in_sample/      error maps of the stage-1 model on its own training images (paper)
-    RUN/stage2-<mode>[-in_sample]/   the error-attention refiner
+    RUN/stage2-<mode>[-in_sample][-guided_<kind>]/   the error-attention refiner
     RUN/test/<stage>/          metrics.json, per_image.csv, roc.png, pr.png, images/
 
 Only :class:`Run` spells these names; everything else asks it. The module needs no
@@ -41,6 +41,12 @@ STAGE_INFO = "stage.json"
 RESUMABLE_CHANGES = {"devices", "num_nodes", "strategy", "accelerator", "num_workers"}
 
 
+def stage2_name(refinement: str, in_sample: bool, guidance: str = "none") -> str:
+    """A stage-2 refiner's folder: ``stage2-<mode>[-in_sample][-guided_<crops|loss>]``."""
+    return (f"stage2-{refinement}{'-in_sample' if in_sample else ''}"
+            f"{'' if guidance == 'none' else '-guided_' + guidance}")
+
+
 @dataclass
 class Run:
     """Paths of a run folder."""
@@ -59,9 +65,9 @@ class Run:
         """Folder of the error maps (out-of-fold or in-sample)."""
         return self.path / ("errors-in_sample" if in_sample else "errors-oof")
 
-    def stage2(self, refinement: str, in_sample: bool) -> Path:
+    def stage2(self, refinement: str, in_sample: bool, guidance: str = "none") -> Path:
         """Folder of a stage-2 refiner."""
-        return self.path / f"stage2-{refinement}{'-in_sample' if in_sample else ''}"
+        return self.path / stage2_name(refinement, in_sample, guidance)
 
     def test(self, stage_name: str) -> Path:
         """Folder of a stage's test-split evaluation."""

@@ -26,6 +26,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from earnet.config import TrainConfig
 from earnet.engine.datamodule import ImageTensors, VesselDataModule
+
+ERROR_CROP_FRACTION = 0.5
+"""Error-guided crops: the share of stage-2 crops centred on a stage-1 error pixel."""
 from earnet.engine.run import STAGE_INFO, WEIGHTS
 from earnet.engine.task import SegmentationTask
 from earnet.exceptions import EarnetError, InputError
@@ -105,7 +108,8 @@ def train_stage(config: TrainConfig, out: Path, stage: int, train: list[ImageTen
         load_matching(task.model, init)
     task.model.to(memory_format=torch.channels_last)
     data = VesselDataModule(train, val, config.crop, config.samples_per_epoch, config.batch_size,
-                            config.augment, config.seed, config.num_workers, config.camera_augment)
+                            config.augment, config.seed, config.num_workers, config.camera_augment,
+                            error_crops=ERROR_CROP_FRACTION if stage == 2 and config.error_guidance == "crops" else 0.0)
     checkpoints = out / "checkpoints"
     clock = TrainClock()
     callbacks: list[L.Callback] = [ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=MONITOR,

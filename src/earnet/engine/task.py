@@ -14,7 +14,7 @@ import torch
 
 from earnet.data.transforms import normalise
 from earnet.inference.tiling import sliding_window
-from earnet.losses import get_segmentation_loss, total_loss
+from earnet.losses import error_pixel_weights, get_segmentation_loss, total_loss
 from earnet.models.registry import create_model
 from earnet.types import ModelOutput
 
@@ -56,8 +56,9 @@ class SegmentationTask(CropEpochTask):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         output = self(image, batch.get("stage1"))
+        guided_loss = self.stage == 2 and self.config.get("error_guidance") == "loss"
         parts = total_loss(output, batch, self.segmentation_loss, self.config["error_weight"],
-                           self.config["aux_weight_scale"])
+                           self.config["aux_weight_scale"], error_pixel_weights(batch) if guided_loss else None)
         self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, prog_bar=False,
                       on_step=False, on_epoch=True, batch_size=image.shape[0], sync_dist=True)
         self.log("loss", parts["loss"].detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)

@@ -36,6 +36,7 @@ from earnet.exceptions import EarnetError, InputError
 TOP_KEYS = ("name", "command", "dataset", "root", "config", "set", "grid", "runs", "variants", "out", "run_name")
 COMMANDS = ("fit", "stage1")
 VARIANTS = ("correct", "paper", "correct-in_sample", "paper-in_sample")
+GUIDED = ("crops", "loss")  # error guidance of a stage-2 variant, e.g. correct-in_sample+crops
 CONFIG_KEYS = tuple(f.name for f in fields(TrainConfig))
 # Chosen by the experiment's own keys (dataset, root) or by how a run folder is named.
 NOT_SWEPT = ("dataset", "root")
@@ -211,8 +212,10 @@ def load_experiment(path: str | Path, out: str | Path | None = None) -> Experime
     if not isinstance(variants, list):
         raise _fail(path, "variants", f"expected a list, got {variants!r}")
     for variant in variants:
-        if variant not in VARIANTS:
-            raise _fail(path, "variants", f"must be among {', '.join(VARIANTS)}, got {variant!r}")
+        base, plus, guidance = str(variant).partition("+")
+        if base not in VARIANTS or (plus and guidance not in GUIDED):
+            raise _fail(path, "variants", f"must be among {', '.join(VARIANTS)}, optionally with "
+                                          f"{' or '.join('+' + g for g in GUIDED)}, got {variant!r}")
     if variants and command != "fit":
         raise _fail(path, "variants", "stage-2 variants need command: fit")
     axes = list(grid) + [k for entry in runs for k in entry if k not in grid]

@@ -13,15 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from earnet.engine.run import stage2_name
 from earnet.sweep.experiment import Experiment, RunSpec
 
 # Must match earnet.engine.run.Run's layout (kept in sync by tests/test_sweep.py).
 CONFIG_FILE = "config.yaml"
-
-
-def stage_name(refinement: str, in_sample: bool) -> str:
-    """The folder of a stage-2 refiner (``stage2-<mode>[-in_sample]``)."""
-    return f"stage2-{refinement}{'-in_sample' if in_sample else ''}"
 
 
 def metrics_file(run: Path, stage: str) -> Path:
@@ -80,6 +76,13 @@ def _flag(key: str, value: Any) -> list[str]:
     return ["--" + key.replace("_", "-"), text]
 
 
+def parse_variant(variant: str) -> tuple[str, bool, str]:
+    """``<refinement>-<oof|in_sample>[+<crops|loss>]`` → (refinement, in_sample, error guidance)."""
+    name, _, guidance = variant.partition("+")
+    refinement, _, kind = name.partition("-")
+    return refinement, kind == "in_sample", guidance or "none"
+
+
 def plan_run(experiment: Experiment, spec: RunSpec) -> RunPlan:
     """The commands that make ``spec``'s run folder."""
     out = str(spec.out)
@@ -93,25 +96,26 @@ def plan_run(experiment: Experiment, spec: RunSpec) -> RunPlan:
     if experiment.command == "fit":
         first = Step(("fit", experiment.dataset, *root, "--out", out, *common),
                      (metrics_file(spec.out, "stage1"),
-                      metrics_file(spec.out, stage_name(config.refinement, config.in_sample))))
+                      metrics_file(spec.out, stage2_name(config.refinement, config.in_sample,
+                                                         config.error_guidance))))
     else:
         first = Step(("train", "--stage", "1", "--dataset", experiment.dataset, *root, "--out", out, *common,
                       "--test"), (metrics_file(spec.out, "stage1"),))
     steps = [first]
     made_errors = {config.in_sample} if experiment.command == "fit" else set()
     for variant in experiment.variants:
-        refinement, _, kind = variant.partition("-")
-        in_sample = kind == "in_sample"
+        refinement, in_sample, guidance = parse_variant(variant)
         if in_sample not in made_errors:
             errors_dir = spec.out / ("errors-in_sample" if in_sample else "errors-oof")
             steps.append(Step(("errors", out, "--no-progress", *(["--in-sample"] if in_sample else [])),
                               (errors_dir / "errors.json",)))
             made_errors.add(in_sample)
-        stage = stage_name(refinement, in_sample)
-        if stage == stage_name(config.refinement, config.in_sample):
+        stage = stage2_name(refinement, in_sample, guidance)
+        if stage == stage2_name(config.refinement, config.in_sample, config.error_guidance):
             continue
         steps.append(Step(("train", "--stage", "2", "--out", out, "--refinement", refinement,
-                           "--in-sample", "true" if in_sample else "false", "--no-progress", "--test"),
+                           "--in-sample", "true" if in_sample else "false", "--error-guidance", guidance,
+                           "--no-progress", "--test"),
                           (metrics_file(spec.out, stage),)))
     return RunPlan(spec, tuple(steps))
 
