@@ -1,0 +1,85 @@
+"""Does test-time augmentation pay for its time? Scored on validation images only.
+
+For each run, its stage segments the run's own validation images (``split.json``:
+training images held out, never trained on, never test) with ``--tta none``, ``flip``
+and ``ms``, the way ``earnet segment`` does (derived FOV, the resolution rule, the
+run's threshold). Reported: pooled F1 and AUC-ROC inside the derived FOV, and the
+median seconds per image (relative cost; absolute timings belong to bench_segment.py).
+
+    python benchmarks/tta_gain.py runs/drive-camera-augment/*-s0 runs/drive-camera-augment/*-s1 \\
+        --results benchmarks/results/tta_gain.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from earnet.engine.run import Run, dataset_split
+from earnet.metrics import MetricAccumulator
+from earnet.segment import load_segmenter
+
+MODES = ("none", "flip", "ms")
+
+
+def score(run: Path, stage: str, tta: str) -> dict[str, float]:
+    """Pooled scores of a run's stage on its validation images with one TTA mode."""
+    config = Run(run).config()
+    val_ids = set(json.loads((run / "split.json").read_text())["val"])
+    segmenter = load_segmenter(run, tta=tta, stage=stage)
+    accumulator = MetricAccumulator(segmenter.threshold)
+    seconds = []
+    dataset = dataset_split(config, "train")
+    for index, sample_id in enumerate(dataset.ids):
+        if sample_id not in val_ids:
+            continue
+        sample = dataset[index]
+        start = time.perf_counter()
+        result = segmenter.segment(sample.image, attention=False)
+        seconds.append(time.perf_counter() - start)
+        accumulator.add(sample_id, result.probability, sample.label, result.fov)
+    pooled = accumulator.pooled()
+    return {"f1": pooled["f1"], "auc_roc": pooled["auc_roc"], "seconds_per_image": float(np.median(seconds)),
+            "images": len(seconds)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--stage", default="stage1")
+    parser.add_argument("--results", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    records = []
+    for run in args.runs:
+        for tta in MODES:
+            record = {"run": str(run), "stage": args.stage, "tta": tta, **score(run, args.stage, tta)}
+            records.append(record)
+            print(f"{run.name:>28} tta {tta:<4} F1 {record['f1']:.4f} AUC {record['auc_roc']:.4f} "
+                  f"{record['seconds_per_image']:.2f} s/image", flush=True)
+    gains = {tta: [r["f1"] - base["f1"] for r, base in zip(records[i::3], records[0::3])]
+             for i, tta in enumerate(MODES) if tta != "none"}
+    document = {"protocol": "each run's own validation images (split.json), derived FOV, the run's threshold; "
+                "pooled F1/AUC-ROC; seconds are medians under whatever load the machine had (relative only)",
+                "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
+                "f1_gain_mean": {tta: float(np.mean(v)) for tta, v in gains.items()},
+                "f1_gain_std": {tta: float(np.std(v, ddof=1)) if len(v) > 1 else None for tta, v in gains.items()},
+                "records": records}
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps({k: document[k] for k in ("f1_gain_mean", "f1_gain_std")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
