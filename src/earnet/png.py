@@ -6,10 +6,11 @@ This writer takes the image as a sequence of row strips and streams them through
 zlib into ``IDAT`` chunks, so a map can be produced and written strip by strip.
 
 Every row uses PNG's "Sub" filter (each byte minus the same byte of the pixel to its
-left): measured against Pillow's adaptive choice at zlib level 1 it gives the same
-size on a DRIVE photograph's maps (probability 344 vs 342 kB, overlay 459 vs 459 kB)
-and a 9x smaller probability map of a 12000x9000 photograph (whose map is smooth),
-at a fraction of the time. Rows are independent, so strips need no context.
+left). Against Pillow's per-row adaptive choice at the same zlib level 1
+(``benchmarks/bench_png.py``): on a DRIVE photograph's maps about the same size
+(probability 344 vs 342 kB, overlay 459 vs 459 kB) in about half the time; on a
+12000x9000 photograph the probability map is smaller (30 vs 39 MB) and the overlay
+larger (72 vs 59 MB). Rows are independent, so strips need no context.
 Only numpy and the standard library are needed (the ONNX runtime writes with it too).
 """
 
