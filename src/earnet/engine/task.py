@@ -15,7 +15,7 @@ import torch
 from earnet.data.transforms import normalise
 from earnet.inference.tiling import tiled_runner
 from earnet.losses import get_segmentation_loss, total_loss
-from earnet.models.chain import stage_logits, stage_output
+from earnet.models.chain import stage_output, stage_probability
 from earnet.models.registry import create_model
 from earnet.types import ModelOutput
 
@@ -67,8 +67,7 @@ class SegmentationTask(CropEpochTask):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         stage1 = batch["stage1"] if self.model.needs_stage1 else None
         # one stage, scored as the predictor runs it (tiled; stage 2 given its batch's stage-1 map)
-        probability = torch.sigmoid(tiled_runner(VAL_TILE)(stage_logits(self.model), normalise(batch["image"]),
-                                                           stage1, 1))
+        probability = stage_probability(self.model, normalise(batch["image"]), stage1, tiled_runner(VAL_TILE))
         fov = batch["fov"] > 0
         label = batch["label"][fov] > 0
         scores = probability[fov].float()

@@ -3,8 +3,9 @@
 :class:`Stages` holds the two stages and runs the chain; *how* each step runs is the
 caller's ``run``: directly on the whole image (the ONNX graph), or in tiles with flips
 and bf16 autocast (the predictor, :func:`earnet.inference.tiling.tiled_runner`). The
-training task scores one stage with the same steps (:func:`stage_logits`), stage 2
-given the stage-1 probability of its batch.
+training task scores one stage with the same steps (:func:`stage_probability`), stage 2
+given the stage-1 probability of its batch. The sigmoids of the vessel maps are here
+and nowhere else.
 
 A step takes the normalised image and the stage-1 probability (``None`` for stage 1)
 and returns a float32 map: stage 1's logits (1 channel), or stage 2's logits and
@@ -41,6 +42,12 @@ def stage_output(model: VesselSegmenter, image: torch.Tensor, stage1_probability
 def stage_logits(model: VesselSegmenter) -> Step:
     """The step that gives ``model``'s logits (1 channel)."""
     return lambda image, stage1: stage_output(model, image, stage1).logits.float()
+
+
+def stage_probability(model: VesselSegmenter, image: torch.Tensor, stage1_probability: torch.Tensor | None = None,
+                      run: Runner = run_directly) -> torch.Tensor:
+    """One stage's vessel probability (a stage 2 given ``stage1_probability``), run by ``run``."""
+    return torch.sigmoid(run(stage_logits(model), image, stage1_probability, 1))
 
 
 def refiner_outputs(model: VesselSegmenter) -> Step:
@@ -80,7 +87,7 @@ class Stages(nn.Module):
                 stage1_probability: torch.Tensor | None = None) -> ChainOutput:
         """The chain on a normalised ``(N, 3, H, W)`` image; ``stage1_probability`` skips stage 1."""
         if stage1_probability is None:
-            stage1_probability = torch.sigmoid(run(stage_logits(self.stage1), image, None, 1))
+            stage1_probability = stage_probability(self.stage1, image, None, run)
         if self.stage2 is None:
             return ChainOutput(stage1_probability)
         out = run(refiner_outputs(self.stage2), image, stage1_probability, 2)
