@@ -270,7 +270,7 @@ class _Payload:
 
 
 def test_a_malicious_pickle_checkpoint_is_refused_without_running(tmp_path: Path) -> None:
-    from earnet.engine.stage import _read_checkpoint
+    from earnet.engine.loop import read_checkpoint as _read_checkpoint
 
     marker = tmp_path / "pwned"
     checkpoint = tmp_path / "last.ckpt"

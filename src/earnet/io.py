@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from earnet.exceptions import InputError
+from earnet.png import as_png_strip, strips_of
+from earnet.png import write_png_strips as write_png_strips_to
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".bmp")
 """Suffixes recognised as images (case-insensitive); each may also end in ``.gz``."""
@@ -301,22 +303,24 @@ PNG_COMPRESS_LEVEL = 1
 
 
 def write_png(path: str | Path, array: np.ndarray) -> None:
-    """Write ``uint8``/``uint16`` gray or RGB data as PNG, atomically."""
-    data = png_bytes(array)
+    """Write ``uint8``/``uint16``/``bool`` gray or RGB data as PNG, atomically (encoded in strips)."""
+    write_png_strips(path, array.shape[0], array.shape[1], map(as_png_strip, strips_of(array)))
+
+
+def write_png_strips(path: str | Path, height: int, width: int, strips: Iterable[np.ndarray]) -> None:
+    """Write a PNG whose rows come as strips (see :mod:`earnet.png`), atomically.
+
+    A map computed strip by strip is never held whole: memory grows with a strip.
+    """
     with atomic_write(path) as handle:
-        handle.write(data)
+        write_png_strips_to(handle, height, width, strips, PNG_COMPRESS_LEVEL)
 
 
 def png_bytes(array: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
     """Encode ``uint8``/``uint16``/``bool`` gray or RGB data as PNG (the bytes :func:`write_png` writes)."""
-    if array.dtype == np.uint16:
-        image = Image.fromarray(array.astype(np.uint16))
-    elif array.dtype == bool:
-        image = Image.fromarray(array.astype(np.uint8) * 255)
-    else:
-        image = Image.fromarray(np.asarray(array, dtype=np.uint8))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
+    write_png_strips_to(buffer, array.shape[0], array.shape[1], map(as_png_strip, strips_of(array)),
+                        compress_level)
     return buffer.getvalue()
 
 

@@ -28,6 +28,7 @@ from earnet import __version__
 from earnet.data.transforms import normalise
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
+from earnet.models.chain import Stages
 from earnet.models.segmenter import VesselSegmenter
 from earnet.runtime.contract import (
     ERROR_ATTENTION,
@@ -43,24 +44,23 @@ VERIFY_TOLERANCE = 1e-4
 
 
 class ProbabilityGraph(nn.Module):
-    """Normalise → stage 1 → (stage 2) → sigmoid, as one module for export."""
+    """Normalise → the chain of :class:`~earnet.models.chain.Stages`, as one module for export."""
 
     def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None) -> None:
         super().__init__()
-        self.stage1, self.stage2 = stage1, stage2
+        self.stages = Stages(stage1, stage2)
+
+    @property
+    def stage2(self) -> VesselSegmenter | None:
+        return self.stages.stage2
 
     def output_names(self) -> list[str]:
         """Names of :meth:`forward`'s outputs, in order."""
         return [PROBABILITY] if self.stage2 is None else [PROBABILITY, ERROR_ATTENTION]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        x = normalise(image)
-        probability = torch.sigmoid(self.stage1(x).logits)
-        if self.stage2 is None:
-            return probability
-        out = self.stage2(x, probability if self.stage2.needs_stage1 else None)
-        attention = out.error_attention if out.error_attention is not None else torch.zeros_like(out.logits)
-        return torch.sigmoid(out.logits), attention
+        out = self.stages(normalise(image))
+        return out.probability if out.error_attention is None else (out.probability, out.error_attention)
 
 
 def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: dict[str, Any],

@@ -23,6 +23,7 @@ from earnet.data.resolution import resolution_scale
 from earnet.exceptions import EarnetError
 from earnet.inference.loader import load_trained_model
 from earnet.inference.predictor import MIN_SIDE, Predictor
+from earnet.png import ROWS
 from earnet.types import Segmentation, TrainedModel
 
 TTA_CHOICES = ("none", "flip", "ms")
@@ -134,15 +135,28 @@ class Segmenter:
         if fov.shape != (height, width):
             raise EarnetError(f"mask is {fov.shape[1]}x{fov.shape[0]} but the image is {width}x{height}")
         scale = self.working_scale(image.shape, fov)
-        predictions = [self.predictor.predict_scaled(image, scale * extra, attention) for extra in self.scales]
-        probability = predictions[0].probability if len(predictions) == 1 else \
-            np.mean([p.probability for p in predictions], axis=0).astype(np.float32)
-        probability = probability.astype(np.float32, copy=False)
-        probability[~fov] = 0
-        error_attention = None
-        if self.two_stage and attention:
-            error_attention = predictions[0].error_attention if len(predictions) == 1 else \
-                np.mean([p.error_attention for p in predictions], axis=0)
+        # Scales are added up as they come: one full-size map at a time, not one per scale.
+        probability, error_attention = None, None
+        for extra in self.scales:
+            prediction = self.predictor.predict_scaled(image, scale * extra, attention)
+            if probability is None:
+                probability, error_attention = prediction.probability, prediction.error_attention
+            else:
+                probability += prediction.probability
+                if error_attention is not None:
+                    error_attention += prediction.error_attention
+            del prediction
+        assert probability is not None
+        if len(self.scales) > 1:  # as np.mean over the scales would give, without stacking them
+            probability /= len(self.scales)
+            if error_attention is not None:
+                error_attention /= len(self.scales)
+        for top in range(0, height, ROWS):  # in strips: no full-size temporary for ~fov
+            rows = slice(top, top + ROWS)
+            probability[rows][~fov[rows]] = 0
+        if not (self.two_stage and attention):
+            error_attention = None
+        elif error_attention is not None:
             error_attention = np.clip(error_attention, 0, 1, out=error_attention)
         return Segmentation(probability, probability >= self.threshold, fov, error_attention, scale,
                             time.perf_counter() - start)

@@ -54,7 +54,7 @@ class Sample:
 
 @dataclass
 class ModelOutput:
-    """What a segmentation model returns: logits (sigmoid is applied by the predictor).
+    """What a segmentation model returns: logits (the sigmoid is applied in :mod:`earnet.models.chain`).
 
     Attributes:
         logits: ``(N, 1, H, W)`` vessel logits at the input's size.

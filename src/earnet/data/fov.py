@@ -21,7 +21,9 @@ On DRIVE this agrees with the official masks at IoU > 0.97 (tested on every imag
 
 Only numpy is needed (labelling, the corner median and the hull are written here and
 tested against scipy), so the PyTorch-free ONNX runtime (:mod:`earnet.runtime`) derives
-exactly the same masks as ``earnet segment``.
+exactly the same masks as ``earnet segment``. Full-size work runs in strips of
+:data:`ROWS` rows, so a very large photograph needs little more than its own bytes
+and the mask (no full-size integer temporaries).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ MIN_MARGIN = 8.0
 """The threshold sits at least this far (0..255) above the background's red level."""
 CORNER = 0.03
 """Side of the corner patches that sample the background, as a fraction of the image."""
+ROWS = 128
+"""Rows per strip for the full-size passes (memory is a strip's, the result is the same)."""
 
 
 def derive_fov(image: np.ndarray, fraction: float = RED_FRACTION) -> np.ndarray:
@@ -52,28 +56,40 @@ def derive_fov(image: np.ndarray, fraction: float = RED_FRACTION) -> np.ndarray:
     bright = _percentile_uint8(red, 99) if red.dtype == np.uint8 else float(np.percentile(red, 99))
     threshold = background + max(MIN_MARGIN, fraction * (bright - background))
     inside = _median_above(red, threshold)
-    if not inside.any():
-        return np.zeros(inside.shape, dtype=bool)
-    largest = largest_component(inside)
-    lower, upper = _hull_rows(largest)
-    return _rows_to_mask(*_erode_rows(lower, upper, largest.shape[1]), largest.shape[1])
+    height, width = inside.shape
+    runs = _largest_runs(inside)
+    del inside
+    if runs[0].size == 0:
+        return np.zeros((height, width), dtype=bool)
+    lower, upper = _hull_rows_of_runs(*runs, height, width)
+    return _rows_to_mask(*_erode_rows(lower, upper, width), width)
 
 
 def _percentile_uint8(channel: np.ndarray, q: float) -> float:
     """``np.percentile(channel, q, method="lower")`` of ``uint8`` data, from its histogram (no sort)."""
-    counts = np.cumsum(np.bincount(channel.ravel(), minlength=256))
+    counts = np.zeros(256, dtype=np.int64)
+    for top in range(0, channel.shape[0], ROWS):  # bincount casts to int64: in strips
+        counts += np.bincount(channel[top:top + ROWS].ravel(), minlength=256)
+    counts = np.cumsum(counts)
     return float(np.searchsorted(counts, q / 100 * (counts[-1] - 1), side="right"))
 
 
 def _median_above(channel: np.ndarray, threshold: float) -> np.ndarray:
-    """``median_filter(channel, 3) > threshold`` (edges replicated), by counting votes."""
-    above = np.pad(channel > threshold, 1, mode="edge").astype(np.uint8)
+    """``median_filter(channel, 3) > threshold`` (edges replicated), by counting votes (in strips)."""
     height, width = channel.shape
-    votes = np.zeros((height, width), dtype=np.uint8)
-    for dy in range(3):
-        for dx in range(3):
-            votes += above[dy:dy + height, dx:dx + width]
-    return votes >= 5
+    out = np.empty((height, width), dtype=bool)
+    for top in range(0, height, ROWS):
+        bottom = min(height, top + ROWS)
+        above = channel[max(0, top - 1):bottom + 1] > threshold  # the strip and its neighbouring rows
+        pad_rows = (int(top == 0), int(bottom == height))  # image edges are replicated
+        above = np.pad(above, (pad_rows, (1, 1)), mode="edge").astype(np.uint8)
+        rows = bottom - top
+        votes = np.zeros((rows, width), dtype=np.uint8)
+        for dy in range(3):
+            for dx in range(3):
+                votes += above[dy:dy + rows, dx:dx + width]
+        out[top:bottom] = votes >= 5
+    return out
 
 
 def _background_level(red: np.ndarray) -> float:
@@ -94,19 +110,48 @@ def _median3(patch: np.ndarray) -> np.ndarray:
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 4-connected component of ``mask`` (ties: the first in raster order),
-    as ``scipy.ndimage.label`` + ``argmax`` of the sizes would pick it.
+    as ``scipy.ndimage.label`` + ``argmax`` of the sizes would pick it."""
+    height, width = mask.shape
+    rows, starts, ends = _largest_runs(mask)
+    out = np.zeros((height, width), dtype=bool)
+    for top in range(0, height, ROWS):
+        bottom = min(height, top + ROWS)
+        chosen = (rows >= top) & (rows < bottom)
+        edges = np.zeros((bottom - top, width + 1), dtype=np.int32)
+        np.add.at(edges, (rows[chosen] - top, starts[chosen]), 1)
+        np.add.at(edges, (rows[chosen] - top, ends[chosen] + 1), -1)
+        out[top:bottom] = np.cumsum(edges, axis=1)[:, :width] > 0
+    return out
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, first and last column (inclusive) of every horizontal run of ``mask``, in raster order."""
+    height, width = mask.shape
+    rows, starts, ends = [], [], []
+    for top in range(0, height, ROWS):
+        strip = mask[top:top + ROWS]
+        padded = np.zeros((strip.shape[0], width + 2), dtype=np.int8)
+        padded[:, 1:-1] = strip
+        change = np.diff(padded, axis=1)
+        strip_rows, strip_starts = np.nonzero(change == 1)
+        rows.append(strip_rows + top)
+        starts.append(strip_starts)
+        ends.append(np.nonzero(change == -1)[1] - 1)
+    return np.concatenate(rows), np.concatenate(starts), np.concatenate(ends)
+
+
+def _largest_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs (as :func:`_runs`) of the largest 4-connected component of ``mask``.
 
     Components are found on horizontal runs, not pixels: runs on neighbouring rows that
     share a column are joined, and run labels settle by min-propagation with pointer
     jumping. A FOV mask has a few runs per row, so this costs a few milliseconds.
     """
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    change = np.diff(padded, axis=1)
-    run_rows, run_starts = np.nonzero(change == 1)
-    run_ends = np.nonzero(change == -1)[1] - 1  # inclusive; same raster order as the starts
+    width = mask.shape[1]
+    run_rows, run_starts, run_ends = _runs(mask)
     count = run_rows.size
+    if count == 0:
+        return run_rows, run_starts, run_ends
     # Runs of the next row that share a column with a run form a contiguous range of run
     # indices (runs are disjoint and in raster order): find its ends by binary search.
     stride = width + 1
@@ -128,10 +173,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
                 break
     sizes = np.bincount(label, weights=run_ends - run_starts + 1, minlength=count)
     keep = label == int(np.argmax(sizes))  # roots are each component's first run, in raster order
-    edges = np.zeros((height, width + 1), dtype=np.int32)
-    np.add.at(edges, (run_rows[keep], run_starts[keep]), 1)
-    np.add.at(edges, (run_rows[keep], run_ends[keep] + 1), -1)
-    return np.cumsum(edges, axis=1)[:, :width] > 0
+    return run_rows[keep], run_starts[keep], run_ends[keep]
 
 
 _DIAMOND = np.array([[-0.5, 0.0], [0.5, 0.0], [0.0, -0.5], [0.0, 0.5]])
@@ -146,24 +188,41 @@ def _hull_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     height, width = mask.shape
     rows = np.flatnonzero(mask.any(axis=1))
+    band = mask[rows]
+    return _hull_rows_of_extremes(rows, band.argmax(axis=1), width - 1 - band[:, ::-1].argmax(axis=1),
+                                  height, width)
+
+
+def _hull_rows_of_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, height: int,
+                       width: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_hull_rows` of the mask made of these runs (raster order), without drawing it."""
+    unique, first = np.unique(rows, return_index=True)
+    last = np.r_[first[1:], rows.size] - 1
+    return _hull_rows_of_extremes(unique, starts[first], ends[last], height, width)
+
+
+def _hull_rows_of_extremes(rows: np.ndarray, left: np.ndarray, right: np.ndarray, height: int,
+                           width: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_hull_rows` from each non-empty row's first and last column inside."""
     if rows.size == 0:
         return np.zeros(height, np.int64), np.full(height, -1, np.int64)
-    band = mask[rows]
-    left = band.argmax(axis=1)
-    right = width - 1 - band[:, ::-1].argmax(axis=1)
     extremes = sorted(set(zip(rows.tolist(), left.tolist())) | set(zip(rows.tolist(), right.tolist())))
     # hull(P + diamond) = hull(vertices of hull(P)) + diamond, so the pixel hull comes first
     corners = np.array(_convex_vertices(extremes), dtype=np.float64)
     normal_y, normal_x, offset = _hull_equations((corners[:, None, :] + _DIAMOND).reshape(-1, 2)).T
-    # inside: normal_y*y + normal_x*x + offset <= 0
-    y = np.arange(height, dtype=np.float64)[:, None]
-    bound = -(offset + normal_y * y)  # normal_x * x <= bound
+    # inside: normal_y*y + normal_x*x + offset <= 0; rows x edges at a time (a strip of rows)
     tolerance = 1e-9
-    with np.errstate(divide="ignore", invalid="ignore"):
-        limit = bound / normal_x
-    upper = np.where(normal_x > tolerance, limit, np.inf).min(axis=1)
-    lower = np.where(normal_x < -tolerance, limit, -np.inf).max(axis=1)
-    feasible = np.all((np.abs(normal_x) > tolerance) | (bound >= -tolerance), axis=1)
+    lower, upper = np.empty(height), np.empty(height)
+    feasible = np.empty(height, dtype=bool)
+    for top in range(0, height, ROWS):
+        strip = slice(top, top + ROWS)
+        y = np.arange(top, min(height, top + ROWS), dtype=np.float64)[:, None]
+        bound = -(offset + normal_y * y)  # normal_x * x <= bound
+        with np.errstate(divide="ignore", invalid="ignore"):
+            limit = bound / normal_x
+        upper[strip] = np.where(normal_x > tolerance, limit, np.inf).min(axis=1)
+        lower[strip] = np.where(normal_x < -tolerance, limit, -np.inf).max(axis=1)
+        feasible[strip] = np.all((np.abs(normal_x) > tolerance) | (bound >= -tolerance), axis=1)
     first = np.clip(np.ceil(lower - tolerance), 0, width).astype(np.int64)
     last = np.clip(np.floor(upper + tolerance), -1, width - 1).astype(np.int64)
     return np.where(feasible, first, 0), np.where(feasible, last, -1)
@@ -217,7 +276,11 @@ def _erode_rows(first: np.ndarray, last: np.ndarray, width: int) -> tuple[np.nda
 
 def _rows_to_mask(first: np.ndarray, last: np.ndarray, width: int) -> np.ndarray:
     columns = np.arange(width)
-    return (columns >= first[:, None]) & (columns <= last[:, None])
+    out = np.empty((first.size, width), dtype=bool)
+    for top in range(0, first.size, ROWS):
+        strip = slice(top, top + ROWS)
+        np.logical_and(columns >= first[strip, None], columns <= last[strip, None], out=out[strip])
+    return out
 
 
 def fov_diameter(fov: np.ndarray) -> float:

@@ -10,14 +10,11 @@ Run folder::
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from earnet.av_bundle import load_av_model, save_av_model
 from earnet.av_evaluate import AVEvaluation, evaluate_av, write_av_maps, write_av_report
@@ -27,9 +24,9 @@ from earnet.data.fov import fov_diameter
 from earnet.data.rite import av_targets
 from earnet.engine.av_task import MONITOR, AVTask
 from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
+from earnet.engine.loop import Fitted, fit_and_export
 from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
-from earnet.engine.stage import _devices, _read_checkpoint
-from earnet.exceptions import EarnetError, InputError
+from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 from earnet.io import write_text
 from earnet.models.registry import count_parameters
@@ -46,9 +43,13 @@ def _tensors(sample: Sample) -> ImageTensors:
 
 def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Sample], resume: bool = False,
              progress: bool = True, extra_callbacks: list[L.Callback] | None = None) -> Path:
-    """Train into ``out`` and export the best validation epoch as ``out/model.safetensors``."""
+    """Train into ``out`` and export the best validation epoch as ``out/model.safetensors``.
+
+    The loop (checkpoints, resume, history, clock) is :mod:`earnet.engine.loop`, as for
+    the vessel stages; a finished model (weights and ``stage.json``) is not re-entered.
+    """
     weights = out / "model.safetensors"
-    if resume and weights.exists() and not (out / "checkpoints" / "last.ckpt").exists():
+    if resume and weights.is_file() and (out / "stage.json").is_file():
         return weights
     L.seed_everything(config.seed, workers=True, verbose=False)
     task = AVTask(config.to_dict())
@@ -64,41 +65,20 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
     data = VesselDataModule([_tensors(s) for s in train], [_tensors(s) for s in val], config.crop,
                             config.samples_per_epoch, config.batch_size, config.augment, config.seed,
                             config.num_workers, config.camera_augment)
-    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=MONITOR, mode="max",
-                                 save_last=True)
-    trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=_devices(config.devices),
-        num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
-        accumulate_grad_batches=config.accumulate_grad_batches, check_val_every_n_epoch=config.val_every,
-        callbacks=[checkpoint, *(extra_callbacks or [])],
-        logger=[CSVLogger(out, name="logs", version=""), TensorBoardLogger(out, name="logs", version="")],
-        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
-        num_sanity_val_steps=0,
-    )
-    last = out / "checkpoints" / "last.ckpt"
-    start = time.time()
-    trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume and last.exists() else None,
-                weights_only=True)
-    seconds = time.time() - start
-    if trainer.is_global_zero:
-        # the folder's own files, not Lightning's recorded absolute path (a copied run must not
-        # ship the original's weights)
-        best_path = out / "checkpoints" / "best.ckpt"
-        best_path = best_path if best_path.exists() else last
-        if not best_path.exists():
-            raise EarnetError(f"{out}: training produced no checkpoint")
-        model = task.model.cpu()
-        model.load_state_dict({k.removeprefix("model."): v for k, v in _read_checkpoint(best_path)["state_dict"].items()})
-        score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
+
+    def export(fitted: Fitted) -> None:
         diameters = [fov_diameter(s.fov) for s in train]
-        meta = {"backbone": config.backbone, "dataset": config.dataset, "val_av_score": score,
+        meta = {"backbone": config.backbone, "dataset": config.dataset, "val_av_score": fitted.score,
                 "val_ids": [s.id for s in val], "fov_diameter": float(np.median(diameters)),
-                "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": seconds + earlier_seconds,
+                "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": fitted.seconds + earlier_seconds,
                 "init": config.init}
-        save_av_model(model, weights, meta)
-        write_text(out / "stage.json", json.dumps({"best_val_av_score": score, "train_seconds": seconds,
-                                                   "parameters": count_parameters(model)}, indent=2) + "\n")
-    trainer.strategy.barrier("earnet-av-exported")
+        save_av_model(fitted.model, weights, meta)
+        write_text(out / "stage.json", json.dumps({"best_val_av_score": fitted.score, "train_seconds": fitted.seconds,
+                                                   "parameters": count_parameters(fitted.model)},
+                                                  indent=2, allow_nan=False) + "\n")
+
+    fit_and_export(task, data, config, out, epochs=config.epochs, monitor=MONITOR, resume=resume,
+                   progress=progress, extra_callbacks=extra_callbacks, export=export)
     return weights
 
 

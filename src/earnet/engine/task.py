@@ -13,8 +13,9 @@ import lightning as L
 import torch
 
 from earnet.data.transforms import normalise
-from earnet.inference.tiling import sliding_window
+from earnet.inference.tiling import tiled_runner
 from earnet.losses import error_pixel_weights, get_segmentation_loss, total_loss
+from earnet.models.chain import stage_output, stage_probability
 from earnet.models.registry import create_model
 from earnet.types import ModelOutput
 
@@ -51,7 +52,7 @@ class SegmentationTask(CropEpochTask):
         self._histograms: list[torch.Tensor] = []
 
     def forward(self, image: torch.Tensor, stage1: torch.Tensor | None = None) -> ModelOutput:
-        return self.model(image, stage1 if self.model.needs_stage1 else None)
+        return stage_output(self.model, image, stage1)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image = batch["image"].contiguous(memory_format=torch.channels_last)
@@ -65,13 +66,9 @@ class SegmentationTask(CropEpochTask):
         return parts["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        image = normalise(batch["image"])
-        inputs = torch.cat([image, batch["stage1"]], dim=1) if self.model.needs_stage1 else image
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            return self(x[:, :3], x[:, 3:4] if x.shape[1] > 3 else None).logits
-
-        probability = torch.sigmoid(sliding_window(run, inputs, VAL_TILE))
+        stage1 = batch["stage1"] if self.model.needs_stage1 else None
+        # one stage, scored as the predictor runs it (tiled; stage 2 given its batch's stage-1 map)
+        probability = stage_probability(self.model, normalise(batch["image"]), stage1, tiled_runner(VAL_TILE))
         fov = batch["fov"] > 0
         label = batch["label"][fov] > 0
         scores = probability[fov].float()

@@ -1,9 +1,9 @@
 """The predictor: photographs in, vessel probabilities (and error attention) out.
 
 It owns normalisation, device placement, bf16 autocast, tiling and test-time
-augmentation, and applies the sigmoid: the one place where logits become
-probabilities. EAR-Net's stage 2 runs after stage 1 (the ``correct`` mode also
-feeds it the stage-1 probability).
+augmentation. The chain itself (stage 1 → sigmoid → stage 2, which the ``correct``
+mode also feeds the stage-1 probability) is :class:`earnet.models.chain.Stages`'s;
+the predictor tells it how to run each step (tiled, flipped, autocast).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from earnet.data.transforms import normalise, to_tensor_image
 from earnet.inference.fusion import fold_batch_norm
-from earnet.inference.tiling import sliding_window
+from earnet.inference.tiling import tiled_runner
+from earnet.models.chain import Stages, Step
 from earnet.models.segmenter import VesselSegmenter
 
 TTA_MODES = ("none", "flip")
@@ -52,6 +53,10 @@ def bf16_supported(device: torch.device) -> bool:
     return capability in ("AVX512", "AVX512_BF16", "AMX") or "AMX" in capability
 
 
+def _flip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    return tensor.flip(dims) if dims else tensor
+
+
 class Predictor:
     """Run one model, or EAR-Net's two stages, over images of any size.
 
@@ -72,11 +77,23 @@ class Predictor:
         if tta not in TTA_MODES:
             raise ValueError(f"unknown TTA mode {tta!r}; valid: {', '.join(TTA_MODES)}")
         self.device = torch.device(device)
-        self.stage1 = fold_batch_norm(stage1).to(self.device, memory_format=torch.channels_last)
-        self.stage2 = fold_batch_norm(stage2).to(self.device, memory_format=torch.channels_last) if stage2 else None
+        self.stages = Stages(fold_batch_norm(stage1).to(self.device, memory_format=torch.channels_last),
+                             fold_batch_norm(stage2).to(self.device, memory_format=torch.channels_last)
+                             if stage2 else None)
         self.tile = tile
         self.tta = tta
         self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
+        self._run = tiled_runner(tile, self._tta)
+
+    @property
+    def stage1(self) -> VesselSegmenter:
+        """The stage-1 model as run (batch norm folded)."""
+        return self.stages.stage1
+
+    @property
+    def stage2(self) -> VesselSegmenter | None:
+        """The stage-2 model as run, or ``None``."""
+        return self.stages.stage2
 
     @torch.inference_mode()
     def predict_tensor(self, image: torch.Tensor, stage1_probability: torch.Tensor | None = None,
@@ -86,34 +103,22 @@ class Predictor:
         ``stage1_probability`` may be given to skip running stage 1.
         """
         image = normalise(image.to(self.device)).contiguous(memory_format=torch.channels_last)
-        if self.stage2 is None:
-            logits = sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile)
-            return TensorPrediction(torch.sigmoid(logits))
-        if stage1_probability is None:
-            stage1_probability = torch.sigmoid(sliding_window(lambda x: self._tta(self.stage1, x, 1), image, self.tile))
-        stacked = torch.cat([image, stage1_probability.to(self.device)], dim=1)
-        out = sliding_window(lambda x: self._tta(self.stage2, x, 2), stacked, self.tile, out_channels=2)
-        return TensorPrediction(torch.sigmoid(out[:, :1]), out[:, 1:], stage1_probability)
+        if stage1_probability is not None:
+            stage1_probability = stage1_probability.to(self.device)
+        out = self.stages(image, self._run, stage1_probability)
+        return TensorPrediction(out.probability, out.error_attention, out.stage1_probability)
 
-    def _tta(self, model: VesselSegmenter, inputs: torch.Tensor, channels: int) -> torch.Tensor:
+    def _tta(self, step: Step, image: torch.Tensor, stage1: torch.Tensor | None, channels: int) -> torch.Tensor:
+        """``step`` averaged over the flips of test-time augmentation, each under autocast."""
         flips = [()] if self.tta == "none" else [(), (-1,), (-2,), (-2, -1)]
         total = None
         for dims in flips:
-            x = inputs.flip(dims) if dims else inputs
-            y = self._forward(model, x, channels)
-            y = y.flip(dims) if dims else y
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                y = step(_flip(image, dims), None if stage1 is None else _flip(stage1, dims))
+            y = _flip(y, dims)
             total = y if total is None else total + y
         assert total is not None
         return total / len(flips)
-
-    def _forward(self, model: VesselSegmenter, inputs: torch.Tensor, channels: int) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            if channels == 1:
-                return model(inputs).logits.float()
-            image, stage1 = inputs[:, :3], inputs[:, 3:4]
-            out = model(image, stage1 if model.needs_stage1 else None)
-            attention = out.error_attention if out.error_attention is not None else torch.zeros_like(out.logits)
-            return torch.cat([out.logits.float(), attention.float()], dim=1)
 
     def predict_scaled(self, image: np.ndarray, factor: float, attention: bool = True) -> Prediction:
         """Predict ``image`` resized by ``factor``; maps come back at the original size.
@@ -128,7 +133,8 @@ class Predictor:
             size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
             channels = []
             for channel in range(3):
-                plane = torch.from_numpy(np.ascontiguousarray(image[..., channel]))[None, None].float().div_(255)
+                # straight from the strided channel view: no uint8 copy of the plane first
+                plane = torch.from_numpy(image[..., channel])[None, None].float().div_(255)
                 channels.append(F.interpolate(plane, size=size, mode="bicubic", align_corners=False,
                                               antialias=factor < 1))
                 del plane

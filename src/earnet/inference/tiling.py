@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from earnet.models.chain import Runner, Step, run_directly
 from earnet.runtime.tiling import tile_starts
 
 
@@ -44,3 +45,21 @@ def sliding_window(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Ten
             total[window] += fn(inputs[window]).float() * weight
             norm[window[1:]] += weight
     return total / norm
+
+
+def tiled_runner(tile: int, wrap: Runner = run_directly) -> Runner:
+    """A :data:`~earnet.models.chain.Runner` that runs each step of the chain in tiles.
+
+    The image and the stage-1 probability are tiled together (stacked as channels);
+    ``wrap`` runs the step on each tile (e.g. with flips and autocast).
+    """
+    def run(step: Step, image: torch.Tensor, stage1_probability: torch.Tensor | None, channels: int) -> torch.Tensor:
+        inputs = image if stage1_probability is None else torch.cat([image, stage1_probability.to(image.device)],
+                                                                    dim=1)
+
+        def on_tile(x: torch.Tensor) -> torch.Tensor:
+            return wrap(step, x[:, :3], x[:, 3:4] if x.shape[1] > 3 else None, channels)
+
+        return sliding_window(on_tile, inputs, tile, out_channels=channels)
+
+    return run

@@ -16,7 +16,7 @@ from typing import Any
 from earnet.engine.run import stage2_name
 from earnet.sweep.experiment import Experiment, RunSpec
 
-# Must match earnet.engine.run.Run's layout (kept in sync by tests/test_sweep.py).
+# Must match earnet.engine.run.Run's layout (kept in sync by tests/sweep/test_sweep.py).
 CONFIG_FILE = "config.yaml"
 
 

@@ -16,7 +16,7 @@ from earnet.cli.main import main
 from earnet.data.registry import get_dataset
 from earnet.inference.loader import load_trained_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--samples-per-epoch", "4", "--batch-size", "4", "--crop", "64", "--val-count", "2",
         "--no-progress"]
 

@@ -31,7 +31,7 @@ from earnet.sweep.plan import (
 )
 from earnet.sweep.runner import Sweep, default_jobs, progress_bar
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 BASIC = """
 dataset: synthetic

@@ -43,7 +43,7 @@ def test_combined_dataset_prefixes_ids_and_keeps_splits(drive, chase, stare) -> 
 
 
 def test_dataset_folder_names_match_the_shared_layout() -> None:
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
     if not shared.is_dir():
         pytest.skip(f"real datasets not found at {shared}")
     assert len(get_dataset("drive+chase_db1+stare", shared, "train")) == 50

@@ -17,7 +17,7 @@ from earnet.cli.main import main
 
 TINY = ["--epochs", "1", "--samples-per-epoch", "16", "--batch-size", "4", "--crop", "64", "--val-count", "2",
         "--folds", "2", "--fold-epochs", "1", "--stage2-epochs", "1", "--no-progress"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_fit_synthetic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
