@@ -20,6 +20,7 @@ import torch
 
 from earnet.data.fov import derive_fov, fov_diameter
 from earnet.data.resolution import resolution_scale
+from earnet.defaults import DEFAULT_MODEL
 from earnet.exceptions import EarnetError
 from earnet.inference.loader import load_trained_model
 from earnet.inference.predictor import MIN_SIDE, Predictor
@@ -78,7 +79,7 @@ class Segmenter:
         stage: for a run folder, which stage (default: its last finished one).
     """
 
-    def __init__(self, model: str | Path | TrainedModel = "drive", device: str = "cpu", tta: str = "none",
+    def __init__(self, model: str | Path | TrainedModel = DEFAULT_MODEL, device: str = "cpu", tta: str = "none",
                  tile: int = 1024, threshold: float | None = None, stage: str | None = None) -> None:
         if tta not in TTA_CHOICES:
             raise EarnetError(f"unknown --tta {tta!r}; valid: {', '.join(TTA_CHOICES)}")
@@ -166,13 +167,13 @@ FundusSegmenter = Segmenter
 """Former name of :class:`Segmenter`."""
 
 
-def load_segmenter(model: str | Path | TrainedModel = "drive", device: str = "cpu", tta: str = "none",
+def load_segmenter(model: str | Path | TrainedModel = DEFAULT_MODEL, device: str = "cpu", tta: str = "none",
                    tile: int = 1024, threshold: float | None = None, stage: str | None = None) -> Segmenter:
     """A ready segmenter: ``load_segmenter("drive")(image)`` returns the probability map."""
     return Segmenter(model, device=device, tta=tta, tile=tile, threshold=threshold, stage=stage)
 
 
-def load_model(model: str | Path = "drive", device: str = "cpu", tta: str = "none", **kwargs) -> Segmenter:  # noqa: ANN003
+def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu", tta: str = "none", **kwargs) -> Segmenter:  # noqa: ANN003
     """Deprecated alias of :func:`load_segmenter` (the name suggested it returns a network)."""
     warnings.warn("earnet.load_model is deprecated; use earnet.load_segmenter", DeprecationWarning, stacklevel=2)
     return load_segmenter(model, device=device, tta=tta, **kwargs)

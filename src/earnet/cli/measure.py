@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from earnet.cli.common import EXAMPLES_FORMATTER
+from earnet.defaults import DEFAULT_MODEL
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import image_stem, is_image_file
 
@@ -71,7 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--colour-by", "--color-by", dest="colour_by", default="calibre",
                         choices=("calibre", "tortuosity"), help="what colours the skeleton in the pictures")
     parser.add_argument("--no-pictures", action="store_true", help="skip the per-image pictures")
-    parser.add_argument("--model", default="drive", help="model for photographs (earnet models) or a bundle path")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"model for photographs (earnet models) or a bundle path (default: {DEFAULT_MODEL})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda, for photographs (default: cpu)")
     parser.add_argument("--tta", default="none", choices=("none", "flip", "ms"), help="test-time augmentation")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from earnet.cli.common import EXAMPLES_FORMATTER
+from earnet.defaults import DEFAULT_AV_MODEL, DEFAULT_MODEL
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import image_stem, is_image_file, read_binary, read_rgb
 from earnet.manifest import write_manifest
@@ -54,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "(default: scikit-image's sample retina photograph)")
     parser.add_argument("--model", default=None,
                         help="bundled model name (earnet models), a bundle path, or a run folder "
-                             "(default: drive; drive_av with --av)")
+                             f"(default: {DEFAULT_MODEL}; {DEFAULT_AV_MODEL} with --av)")
     parser.add_argument("--stage", help="with a run folder: stage1 or a stage2-* stage (default: the last)")
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     jobs, errors = collect_jobs(args.inputs, args.out)
     if args.mask is not None and len(jobs) + len(errors) != 1:
         raise EarnetError("--mask applies to a single input image")
-    args.model = args.model or ("drive_av" if args.av else "drive")
+    args.model = args.model or (DEFAULT_AV_MODEL if args.av else DEFAULT_MODEL)
     if args.av:
         from earnet.av import supports_av
 

@@ -7,6 +7,7 @@ import socket
 import sys
 
 from earnet.cli.common import EXAMPLES_FORMATTER
+from earnet.defaults import DEFAULT_MODEL
 from earnet.exceptions import EarnetError
 
 EXAMPLES = """examples:
@@ -32,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    parser.add_argument("--model", default="drive", help="default model: bundled name or bundle path (default: drive)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"default model: bundled name or bundle path (default: {DEFAULT_MODEL})")
     parser.add_argument("--workers", type=int, default=1, help="photographs segmented at once (default: 1)")
     parser.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker (default: 8)")
     parser.add_argument("--max-upload-mb", type=float, default=32, help="largest upload in MiB (default: 32)")

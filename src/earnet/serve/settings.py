@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from earnet.defaults import DEFAULT_MODEL
 from earnet.exceptions import EarnetError
 
 
@@ -22,7 +23,7 @@ class ServeConfig:
         timeout_s: a request not answered by then gets 504.
     """
 
-    model: str = "drive"
+    model: str = DEFAULT_MODEL
     device: str = "cpu"
     workers: int = 1
     queue: int = 8
