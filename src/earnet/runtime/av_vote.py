@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_DEPTH = 8
+"""Envelope entries tested at once when a new column pops entries off a row's envelope."""
 _OFFSETS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
 """Zhang and Suen's neighbours P2..P9: N, NE, E, SE, S, SW, W, NW (bit k of a pattern is P(k+2))."""
 
@@ -147,15 +149,24 @@ def nearest_feature(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, b = last - prev, column - last
         c = a + b
         rows = np.flatnonzero((top >= 1) & (c * s_last - b * s_prev - a * w - a * b * c > 0))
-        while len(rows):  # pop while the entry below makes the top one useless
-            top[rows] -= 1
-            last[rows], s_last[rows] = prev[rows], s_prev[rows]
-            rows = rows[top[rows] >= 1]
-            prev[rows] = stack[rows, top[rows] - 1]
+        while len(rows):  # pop the top entry, and as many below it as the same test removes
+            below = top[rows, None] - np.arange(1, _DEPTH + 1)
+            g1 = stack[rows[:, None], np.maximum(below, 0)]
+            g2 = stack[rows[:, None], np.maximum(below - 1, 0)]
+            a, b = g1 - g2, column - g1
+            c = a + b
+            more = (below >= 1) & (c * squared[rows[:, None], g1] - b * squared[rows[:, None], g2]
+                                   - a * w[rows, None] - a * b * c > 0)
+            deep = more.all(axis=1)
+            top[rows] -= 1 + np.where(deep, _DEPTH, np.argmin(more, axis=1))
+            last[rows] = stack[rows, top[rows]]
+            s_last[rows] = squared[rows, last[rows]]
+            prev[rows] = stack[rows, np.maximum(top[rows] - 1, 0)]
             s_prev[rows] = squared[rows, prev[rows]]
+            rows = rows[deep]
             a, b = last[rows] - prev[rows], column - last[rows]
             c = a + b
-            rows = rows[c * s_last[rows] - b * s_prev[rows] - a * w[rows] - a * b * c > 0]
+            rows = rows[(top[rows] >= 1) & (c * s_last[rows] - b * s_prev[rows] - a * w[rows] - a * b * c > 0)]
         top += 1
         stack[r, top] = column
         prev, s_prev = last, s_last
