@@ -297,11 +297,13 @@ def main() -> int:
         best: dict[tuple[str, str], dict] = {}
         if args.agreement_only:
             previous = json.loads(args.results.read_text())
+            vessel_paths = {path for path in args.paths if "-av" not in path}
             if args.drive:
-                agreement = accuracy(args.drive, folder, sorted(set(args.paths) | {"torch-fp32"}), args.threads)
+                agreement = accuracy(args.drive, folder, sorted(vessel_paths | {"torch-fp32"}), args.threads)
                 previous["drive_test"] = agreement
             if args.rite:
-                agreement = av_agreement(args.rite, folder, sorted(set(args.paths) | {"torch-av-fp32"}), args.threads)
+                agreement = av_agreement(args.rite, folder, sorted(set(args.paths) - vessel_paths | {"torch-av-fp32"}),
+                                         args.threads)
                 previous["rite_test"] = agreement
             previous["agreement_command"] = "python " + " ".join(sys.argv)
             args.results.write_text(json.dumps(previous, indent=2) + "\n")

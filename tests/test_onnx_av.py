@@ -77,7 +77,8 @@ def test_nearest_feature_is_scipys_ties_included() -> None:
     cases = [rng.random(tuple(rng.integers(1, 70, 2))) < rng.uniform(0.002, 0.3) for _ in range(120)]
     symmetric = np.zeros((31, 31), bool)  # equidistant features everywhere
     symmetric[[0, 0, 30, 30, 15], [0, 30, 0, 30, 15]] = True
-    cases += [symmetric, symmetric.T[::-1], np.eye(20, dtype=bool), np.ones((1, 9), bool)]
+    cases += [symmetric, symmetric.T[::-1], np.eye(20, dtype=bool), np.ones((1, 9), bool),
+              rng.random((600, 37)) < 0.01]  # more rows than one query block
     for features in cases:
         if not features.any():
             features[0, 0] = True

@@ -15,6 +15,8 @@ import numpy as np
 
 _DEPTH = 8
 """Envelope entries tested at once when a new column pops entries off a row's envelope."""
+_BLOCK = 256
+"""Rows per block of the envelope query (bounds its temporary arrays)."""
 _OFFSETS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
 """Zhang and Suen's neighbours P2..P9: N, NE, E, SE, S, SW, W, NW (bit k of a pattern is P(k+2))."""
 
@@ -132,27 +134,28 @@ def nearest_feature(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # nearest feature in the pixel's column; equally near: the one above
     use_below = (above < 0) | ((below < height) & (below - rows < rows - above))
     column_row = np.where(use_below, below, above)
-    column_row = np.where(column_row >= height, -1, column_row).astype(np.int64)
+    column_row = np.where(column_row >= height, -1, column_row).astype(np.int32)
+    del above, below, use_below
 
     # along each row, all rows at once: the lower envelope of the columns' nearest features
-    # (every row sees a feature in exactly the columns that hold one)
+    # (every row sees a feature in exactly the columns that hold one); int32 storage, int64 sums
     r = np.arange(height)
-    squared = (column_row - r[:, None]) ** 2
-    stack = np.zeros((height, width), np.int64)
+    squared = ((column_row - r[:, None].astype(np.int32)) ** 2).astype(np.int32)
+    stack = np.zeros((height, width), np.int32)
     top = np.full(height, -1, np.int64)
     # the top two envelope entries of every row and their squared row distances, kept at hand
     last, prev = np.zeros(height, np.int64), np.zeros(height, np.int64)
     s_last, s_prev = np.zeros(height, np.int64), np.zeros(height, np.int64)
     by_column = np.ascontiguousarray(squared.T)
     for column in np.flatnonzero(features.any(axis=0)):
-        w = by_column[column]
+        w = by_column[column].astype(np.int64)
         a, b = last - prev, column - last
         c = a + b
         rows = np.flatnonzero((top >= 1) & (c * s_last - b * s_prev - a * w - a * b * c > 0))
         while len(rows):  # pop the top entry, and as many below it as the same test removes
             below = top[rows, None] - np.arange(1, _DEPTH + 1)
-            g1 = stack[rows[:, None], np.maximum(below, 0)]
-            g2 = stack[rows[:, None], np.maximum(below - 1, 0)]
+            g1 = stack[rows[:, None], np.maximum(below, 0)].astype(np.int64)
+            g2 = stack[rows[:, None], np.maximum(below - 1, 0)].astype(np.int64)
             a, b = g1 - g2, column - g1
             c = a + b
             more = (below >= 1) & (c * squared[rows[:, None], g1] - b * squared[rows[:, None], g2]
@@ -170,23 +173,27 @@ def nearest_feature(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         top += 1
         stack[r, top] = column
         prev, s_prev = last, s_last
-        last, s_last = np.full(height, column, np.int64), w.copy()
+        last, s_last = np.full(height, column, np.int64), w
 
     # the query: moving along the envelope while the next feature is strictly nearer means
     # moving from element k to k + 1 at the first column past the two parabolas' crossing,
-    # (g1² - g0² + s1 - s0) / (2 (g1 - g0)); so each column's element is a count (exact integers)
+    # (g1² - g0² + s1 - s0) / (2 (g1 - g0)); so each column's element is a count of crossings
+    # at or before it (exact integers). In blocks of rows, to bound the temporaries.
+    nearest_col = np.empty((height, width), np.int32)
     k = np.arange(width)
-    inside = k[None, :] < top[:, None]  # pairs (k, k + 1) of the envelope
-    g0 = stack
-    g1 = np.concatenate([stack[:, 1:], stack[:, -1:]], axis=1)
-    s0, s1 = squared[r[:, None], g0], squared[r[:, None], g1]
-    gap = np.where(inside, g1 - g0, 1)
-    crossing = np.floor_divide(g1 * g1 - g0 * g0 + s1 - s0, 2 * gap) + 1
-    crossing = np.maximum.accumulate(np.clip(np.where(inside, crossing, width), 0, width), axis=1)
-    keys = (crossing + r[:, None] * (width + 1)).reshape(-1)
-    queries = (k[None, :] + r[:, None] * (width + 1)).reshape(-1)
-    position = (np.searchsorted(keys, queries, side="right") - np.repeat(r * width, width)).reshape(height, width)
-    nearest_col = stack[r[:, None], position]
+    for start in range(0, height, _BLOCK):
+        block = r[start:start + _BLOCK, None]
+        inside = k[None, :] < top[block]  # pairs (k, k + 1) of the envelope
+        g0 = stack[block[:, 0]].astype(np.int64)
+        g1 = np.concatenate([g0[:, 1:], g0[:, -1:]], axis=1)
+        s0, s1 = squared[block, g0].astype(np.int64), squared[block, g1].astype(np.int64)
+        gap = np.where(inside, g1 - g0, 1)
+        crossing = np.floor_divide(g1 * g1 - g0 * g0 + s1 - s0, 2 * gap) + 1
+        crossing = np.clip(np.where(inside, crossing, width), 0, width)
+        crossing = np.maximum.accumulate(crossing, axis=1) + (block - start) * (width + 1)
+        counts = np.bincount(crossing.reshape(-1), minlength=len(block) * (width + 1))
+        position = np.cumsum(counts.reshape(len(block), width + 1), axis=1)[:, :width]
+        nearest_col[start:start + _BLOCK] = g0[np.arange(len(block))[:, None], position]
     return column_row[r[:, None], nearest_col], nearest_col
 
 
