@@ -102,7 +102,7 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     a = np.concatenate([p[0][p[1] >= 0] for p in pairs])
     b = np.concatenate([p[1][p[1] >= 0] for p in pairs])
     root = np.arange(count)
-    while True:  # hook each pixel to its smallest neighbouring root, then jump pointers; ends in O(log n) rounds
+    while True:  # hook roots to the smallest neighbouring root, then jump pointers, until nothing changes
         low = np.minimum(root[a], root[b])
         new = root.copy()
         np.minimum.at(new, root[a], low)
