@@ -10,7 +10,6 @@ model sees the photograph rescaled to its training FOV diameter (unless within 5
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +18,13 @@ import numpy as np
 from earnet.av_bundle import has_av, load_bundle_av
 from earnet.av_metrics import av_label_map
 from earnet.bundle import resolve
-from earnet.data.rite import ARTERY, CROSSING, VEIN
 from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 from earnet.model_file import read_metadata
+from earnet.types import AVSegmentation
 
 DEFAULT_AV_MODEL = "drive_av"
 CLEANUPS = ("vote", "none")
-
-
-@dataclass
-class AVSegmentation:
-    """A photograph's vessel segmentation with its artery/vein maps, at original size.
-
-    Attributes:
-        vessels: the vessel result (``probability``, ``mask``, ``fov``, ...).
-        artery, vein: probabilities ``float32`` ``(H, W)``, 0 outside the FOV.
-        classes: ``uint8`` per pixel: 0 background, 1 artery, 2 vein, 3 crossing
-            (``earnet.data.rite`` codes), non-zero exactly on ``vessels.mask``.
-        seconds: time of the A/V step alone (the vessel step is ``vessels.seconds``).
-    """
-
-    vessels: Any
-    artery: np.ndarray
-    vein: np.ndarray
-    classes: np.ndarray
-    seconds: float
-
-    @property
-    def artery_mask(self) -> np.ndarray:
-        """Pixels labelled artery or crossing."""
-        return np.isin(self.classes, (ARTERY, CROSSING))
-
-    @property
-    def vein_mask(self) -> np.ndarray:
-        """Pixels labelled vein or crossing."""
-        return np.isin(self.classes, (VEIN, CROSSING))
 
 
 def supports_av(model: str | Path) -> bool:

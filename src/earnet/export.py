@@ -2,7 +2,7 @@
 
 The ONNX graph (:mod:`earnet.onnx_export`) takes an RGB image in [0, 1] of shape
 ``(N, 3, H, W)``, any H, W >= 32, and returns the vessel probability ``(N, 1, H, W)``
-(and stage 2's error attention); normalisation, padding and both EAR-Net stages are
+(and stage 2's error attention, and a bundle's artery and vein probabilities); normalisation, padding and both EAR-Net stages are
 inside the graph, and its contract is in the file's metadata.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from earnet.bundle import save_bundle
+from earnet.av_bundle import has_av, load_bundle_av
+from earnet.bundle import resolve, save_bundle
 from earnet.engine.run import Run
 from earnet.inference.loader import from_run, load_trained_model
 from earnet.onnx_export import OPSET, ProbabilityGraph, write_onnx
@@ -19,9 +20,18 @@ __all__ = ["ProbabilityGraph", "bundle_from_run", "export_onnx"]
 
 
 def export_onnx(model: str | Path, out: str | Path, opset: int = OPSET) -> Path:
-    """Write ``model`` (bundled name, bundle path or run folder) as an ONNX file (see :mod:`earnet.onnx_export`)."""
+    """Write ``model`` (bundled name, bundle path or run folder) as an ONNX file (see :mod:`earnet.onnx_export`).
+
+    A bundle with an artery/vein model (``drive_av``) exports it too: the graph then also
+    returns the artery and vein probabilities.
+    """
     trained = load_trained_model(model)
-    return write_onnx(trained.stage1, trained.stage2, trained.metadata, out, opset)
+    meta = {**trained.metadata, "threshold": trained.threshold, "fov_diameter": trained.fov_diameter}
+    av_model = av_meta = None
+    if has_av(trained.metadata):
+        av_model, av_meta = load_bundle_av(resolve(model))
+        meta.pop("av")
+    return write_onnx(trained.stage1, trained.stage2, meta, out, opset, av=av_model, av_meta=av_meta)
 
 
 def bundle_from_run(run_path: Path, stage_name: str, out: Path, extra: dict | None = None) -> Path:

@@ -1,16 +1,20 @@
 """EAR-Net as one ONNX graph that takes a photograph of any size, with its contract inside.
 
 The graph is normalisation → stage 1 → sigmoid → (stage 2 → sigmoid), exactly as
-:class:`earnet.inference.Predictor` runs the two stages on a whole image, in float32.
-Backbones pad odd sizes to their multiple themselves; the export traces that padding
-for every size (not just the example's), and :func:`write_onnx` proves it by running
-the written file on odd sizes against PyTorch before it is put in place. The input
-contract, threshold, training FOV diameter and resolution rule go into the model's
+:class:`earnet.inference.Predictor` runs the two stages on a whole image, in float32;
+a bundle with an artery/vein model adds that model's artery and vein sigmoids, computed
+by the model's own ``forward`` from the same normalised input (as
+:class:`earnet.inference.av.AVPredictor` does), so architecture changes follow.
+Models pad odd sizes to their multiple themselves; the export traces that padding for
+every size: its example input is odd-sized, so a model that pads only when needed has
+its padding recorded too, and :func:`write_onnx` proves it by running the written file
+on other odd sizes against PyTorch before it is put in place. The input contract,
+threshold, training FOV diameter and resolution rule go into the model's
 ``metadata_props`` (:mod:`earnet.runtime.contract`), so the file is self-describing
 and :mod:`earnet.runtime` can use it without PyTorch.
 
-Another output (say an artery/vein head) is one more entry in :meth:`ProbabilityGraph.output_names`,
-its tensor in :meth:`ProbabilityGraph.forward`, and its text in ``contract.OUTPUT_TEXT``.
+Another output is one more entry in :meth:`ProbabilityGraph.output_names`, its tensor
+in :meth:`ProbabilityGraph.forward`, and its text in ``contract.OUTPUT_TEXT``.
 """
 
 from __future__ import annotations
@@ -28,27 +32,39 @@ from earnet import __version__
 from earnet.data.transforms import normalise
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
+from earnet.models.av import AV_CHANNELS
 from earnet.models.chain import Stages
 from earnet.models.segmenter import VesselSegmenter
 from earnet.runtime.contract import (
+    ARTERY,
     ERROR_ATTENTION,
     INPUT_NAME,
     PROBABILITY,
+    VEIN,
     contract_properties,
 )
 
 OPSET = 17
+EXAMPLE_SIZE = (125, 123)
+"""(H, W) of the tracing example: odd, so padding that runs only for odd sizes is traced too."""
 VERIFY_SIZES = ((45, 37), (64, 96), (33, 101))
 """(H, W) the written graph is checked on: odd, even, and mixed, none the export example's."""
 VERIFY_TOLERANCE = 1e-4
 
 
 class ProbabilityGraph(nn.Module):
-    """Normalise → the chain of :class:`~earnet.models.chain.Stages`, as one module for export."""
+    """Normalise → the chain of :class:`~earnet.models.chain.Stages`, and the A/V model's sigmoids, as one module
+    for export.
 
-    def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None) -> None:
+    Args:
+        stage1, stage2: the vessel segmenter's stages (``stage2`` ``None`` for one stage).
+        av: an artery/vein model (``AVWNet``: logits in ``AV_CHANNELS`` order), or ``None``.
+    """
+
+    def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None, av: nn.Module | None = None) -> None:
         super().__init__()
         self.stages = Stages(stage1, stage2)
+        self.av = av
 
     @property
     def stage2(self) -> VesselSegmenter | None:
@@ -56,18 +72,28 @@ class ProbabilityGraph(nn.Module):
 
     def output_names(self) -> list[str]:
         """Names of :meth:`forward`'s outputs, in order."""
-        return [PROBABILITY] if self.stage2 is None else [PROBABILITY, ERROR_ATTENTION]
+        names = [PROBABILITY] if self.stage2 is None else [PROBABILITY, ERROR_ATTENTION]
+        return names + ([ARTERY, VEIN] if self.av is not None else [])
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        out = self.stages(normalise(image))
-        return out.probability if out.error_attention is None else (out.probability, out.error_attention)
+    def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        x = normalise(image)
+        out = self.stages(x)
+        outputs = [out.probability] if out.error_attention is None else [out.probability, out.error_attention]
+        if self.av is not None:
+            maps = torch.sigmoid(self.av(x).logits)
+            outputs += [maps[:, AV_CHANNELS.index(name)][:, None] for name in (ARTERY, VEIN)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: dict[str, Any],
-               out: str | Path, opset: int = OPSET) -> Path:
-    """Export one or two stages as an ONNX file with dynamic N, H, W and the contract in its metadata.
+               out: str | Path, opset: int = OPSET, av: nn.Module | None = None,
+               av_meta: dict[str, Any] | None = None) -> Path:
+    """Export one or two stages (and an A/V model) as an ONNX file with dynamic N, H, W and the contract
+    in its metadata.
 
-    ``meta`` is the bundle's metadata (needs ``threshold`` and ``fov_diameter``).
+    ``meta`` is the bundle's metadata (needs ``threshold`` and ``fov_diameter``); ``av_meta``
+    the A/V model's (needs ``fov_diameter``: the graph runs both on one rescaled photograph,
+    so it must equal the vessel model's).
     """
     import onnx
 
@@ -78,19 +104,28 @@ def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: di
     out = Path(out)
     if out.is_dir():
         raise InputError(out, "is a folder; give a file name such as model.onnx")
-    graph = ProbabilityGraph(stage1, stage2).eval()
+    av_fov_diameter = None
+    if av is not None:
+        av_fov_diameter = float((av_meta or {}).get("fov_diameter", 0))
+        if av_fov_diameter != float(meta["fov_diameter"]):
+            raise EarnetError(f"the A/V model was trained at a FOV diameter of {av_fov_diameter:g} px and the "
+                              f"vessel model at {float(meta['fov_diameter']):g} px; one graph runs both on one "
+                              "rescaled photograph, so they must match")
+    graph = ProbabilityGraph(stage1, stage2, av).eval()
     names = graph.output_names()
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, which is what we want traced
-        torch.onnx.export(graph, (torch.rand(1, 3, 128, 128),), buffer, dynamo=False, opset_version=opset,
+        torch.onnx.export(graph, (torch.rand(1, 3, *EXAMPLE_SIZE),), buffer, dynamo=False, opset_version=opset,
                           input_names=[INPUT_NAME], output_names=names,
                           dynamic_axes={name: axes for name in [INPUT_NAME, *names]})
     model = onnx.load_from_string(buffer.getvalue())
-    properties = contract_properties(meta, names, threshold=meta["threshold"], fov_diameter=meta["fov_diameter"],
+    model_meta = {**meta, "av": av_meta} if av_meta is not None else meta
+    properties = contract_properties(model_meta, names, threshold=meta["threshold"], fov_diameter=meta["fov_diameter"],
                                      rescale_tolerance=RESCALE_TOLERANCE, min_side=MIN_SIDE,
-                                     min_fov_diameter=MIN_FOV_DIAMETER, earnet_version=__version__)
+                                     min_fov_diameter=MIN_FOV_DIAMETER, earnet_version=__version__,
+                                     av_fov_diameter=av_fov_diameter)
     onnx.helper.set_model_props(model, properties)
     model.doc_string = f"earnet {__version__}: retinal vessel segmentation. {properties['input']}. " \
                        f"Outputs: {properties['outputs']}. {properties['outside_graph']}."

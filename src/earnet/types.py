@@ -117,3 +117,37 @@ class Segmentation:
     def vessel_fraction(self) -> float:
         """Share of FOV pixels segmented as vessel."""
         return float(self.mask[self.fov].mean()) if self.fov.any() else 0.0
+
+
+@dataclass
+class AVSegmentation:
+    """A photograph's vessel segmentation with its artery/vein maps, at original size
+    (from ``earnet segment --av`` or the ONNX runtime).
+
+    Attributes:
+        vessels: the vessel result (:class:`Segmentation`).
+        artery, vein: probabilities ``float32`` ``(H, W)``, 0 outside the FOV.
+        classes: ``uint8`` per pixel: 0 background, 1 artery, 2 vein, 3 crossing
+            (``earnet.data.rite`` codes), non-zero exactly on ``vessels.mask``.
+        seconds: time of the A/V step alone (the vessel step is ``vessels.seconds``).
+    """
+
+    vessels: Segmentation
+    artery: np.ndarray
+    vein: np.ndarray
+    classes: np.ndarray
+    seconds: float
+
+    @property
+    def artery_mask(self) -> np.ndarray:
+        """Pixels labelled artery or crossing."""
+        from earnet.data.rite import ARTERY, CROSSING
+
+        return np.isin(self.classes, (ARTERY, CROSSING))
+
+    @property
+    def vein_mask(self) -> np.ndarray:
+        """Pixels labelled vein or crossing."""
+        from earnet.data.rite import CROSSING, VEIN
+
+        return np.isin(self.classes, (VEIN, CROSSING))

@@ -9,13 +9,15 @@ from earnet.cli.common import EXAMPLES_FORMATTER
 
 EXAMPLES = """examples:
   earnet export drive --format onnx --out drive.onnx
+  earnet export drive_av --format onnx --out drive_av.onnx   # with the artery/vein outputs
   earnet export runs/drive --stage stage2-correct --format bundle --out my_drive.safetensors
   earnet segment photo.jpg --model my_drive.safetensors
   earnet-onnx drive.onnx photo.jpg --out results    # segment without PyTorch
 
 The ONNX graph takes RGB in [0, 1] of shape (N, 3, H, W), any H, W >= 32 (normalisation
 and padding are inside it), and returns the vessel probability (N, 1, H, W) and, for
-two-stage models, the error attention. The file's metadata_props hold the contract, the
+two-stage models, the error attention, and for A/V bundles (drive_av) the artery and
+vein probabilities (earnet-onnx --av labels them as 'earnet segment --av'). The file's metadata_props hold the contract, the
 threshold and the training FOV diameter; photographs should be rescaled to that diameter
 and masked to their FOV, which earnet-onnx (earnet.runtime) does."""
 

@@ -4,6 +4,8 @@
 >>> segmenter = load_onnx("drive.onnx")     # written by `earnet export drive --format onnx`
 >>> result = segmenter.segment(image)        # RGB uint8 (H, W, 3)
 >>> result.probability, result.mask, result.fov
+>>> av = load_onnx("drive_av.onnx").segment_av(image)   # `earnet export drive_av --format onnx`
+>>> av.artery, av.vein, av.classes                   # as `earnet segment --av`
 
 Nothing here imports torch, scipy, scikit-image or Lightning (a test checks it), so
 ``pip install --no-deps earnet`` plus ``numpy pillow onnxruntime`` is enough to run it;

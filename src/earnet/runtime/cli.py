@@ -21,16 +21,21 @@ from earnet.io import (
     write_png,
 )
 from earnet.manifest import write_manifest
+from earnet.types import AVSegmentation
 
 EXAMPLES = """examples:
   earnet export drive --format onnx --out drive.onnx      # once, where PyTorch is installed
   earnet-onnx drive.onnx photo.jpg scans/ --out results   # anywhere with numpy, Pillow, onnxruntime
   python -m earnet.runtime drive.onnx photo.png --mask photo_fov.png --threshold 0.4
+  earnet export drive_av --format onnx --out drive_av.onnx && earnet-onnx drive_av.onnx photos/ --av
 
 Per image in --out: <stem>_prob.png (16-bit probability), <stem>_mask.png and, with
---error-attention, <stem>_attention.png; predictions.json records the model and
-threshold, so 'earnet evaluate' can score the folder. The steps and numbers are those
-of 'earnet segment' (FOV, rescaling to the training FOV diameter, tiles, threshold)."""
+--error-attention, <stem>_attention.png; with --av (a graph with artery/vein outputs)
+also <stem>_av.png (arteries red, veins blue, crossings green), <stem>_artery_prob.png,
+<stem>_vein_prob.png (16-bit) and <stem>_av_overlay.png. predictions.json records the
+model and threshold, so 'earnet evaluate' can score the folder. The steps and numbers
+are those of 'earnet segment' (FOV, rescaling to the training FOV diameter, tiles,
+threshold; with --av the segment vote, as 'earnet segment --av')."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
+    parser.add_argument("--av", action="store_true", help="also write artery/vein maps (a graph with A/V outputs)")
+    parser.add_argument("--av-cleanup", default="vote", choices=("vote", "none"),
+                        help="A/V: one decision per vessel segment between junctions (default), or per pixel")
     parser.add_argument("--version", action="version", version=f"earnet {__version__}")
     return parser
 
@@ -81,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     segmenter = OnnxSegmenter(args.model, tile=args.tile, threads=args.threads, threshold=args.threshold)
     if args.error_attention and len(segmenter.outputs) < 2:
         raise EarnetError("--error-attention needs a two-stage (EAR-Net) model")
+    if args.av and not segmenter.has_av:
+        raise InputError(args.model, "--av needs a graph with artery/vein outputs; export one with "
+                                     "'earnet export drive_av --format onnx'")
     mask = read_binary(args.mask, "FOV mask") if args.mask is not None else None
     failed, written = 0, []
     for source, stem in jobs:
@@ -88,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = read_rgb(source)
             try:
-                result = segmenter.segment(image, mask)
+                av = segmenter.segment_av(image, mask, args.av_cleanup) if args.av else None
+                result = av.vessels if av is not None else segmenter.segment(image, mask)
             except EarnetError as error:
                 raise InputError(source, str(error)) from None
+            if av is not None:
+                _write_av(stem, image, av)
             write_png(stem.parent / f"{stem.name}_prob.png", probability_to_uint16(result.probability))
             write_png(stem.parent / f"{stem.name}_mask.png", result.mask)
             if args.error_attention and result.error_attention is not None:
@@ -106,8 +120,19 @@ def run(args: argparse.Namespace) -> int:
     if written:
         meta = segmenter.metadata
         model = {"model": str(args.model), **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
-        write_manifest(args.out, segmenter.threshold, model, written, {"runtime": "onnxruntime", "tile": args.tile})
+        settings = {"runtime": "onnxruntime", "tile": args.tile,
+                    **({"av": True, "av_cleanup": args.av_cleanup} if args.av else {})}
+        write_manifest(args.out, segmenter.threshold, model, written, settings)
     return 2 if failed else 0
+
+
+def _write_av(stem: Path, image: np.ndarray, result: AVSegmentation) -> None:
+    """The A/V files of ``earnet segment --av``, with the same writers."""
+    from earnet.av_evaluate import av_colour_map, write_av_maps
+    from earnet.viz import av_overlay
+
+    write_av_maps(stem.parent, stem.name, result.artery, result.vein, result.classes)
+    write_png(stem.parent / f"{stem.name}_av_overlay.png", av_overlay(image, av_colour_map(result.classes)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,8 @@ FORMAT = "earnet-onnx/1"
 INPUT_NAME = "image"
 PROBABILITY = "probability"
 ERROR_ATTENTION = "error_attention"
+ARTERY = "artery"
+VEIN = "vein"
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 
@@ -29,11 +31,21 @@ OUTPUT_TEXT = {
     PROBABILITY: "probability: float32 (N, 1, H, W), vessel probability in [0, 1] (sigmoid inside the graph)",
     ERROR_ATTENTION: "error_attention: float32 (N, 1, H, W), EAR-Net stage 2's estimate in [0, 1] that the "
                      "stage-1 segmentation is wrong at each pixel",
+    ARTERY: "artery: float32 (N, 1, H, W), artery probability in [0, 1] from the artery/vein model "
+            "(sigmoid inside the graph; independent of vein: crossings are both)",
+    VEIN: "vein: float32 (N, 1, H, W), vein probability in [0, 1] from the artery/vein model",
 }
 OUTSIDE_TEXT = ("not in the graph (earnet.runtime does these): deriving the field of view (FOV) and setting "
                 "probability 0 outside it; rescaling the photograph so its FOV is fov_diameter px wide unless "
                 "already within rescale_tolerance (bicubic), and the maps back to its size (bilinear); tiling "
                 "large images; thresholding (mask = probability >= threshold)")
+AV_OUTSIDE_TEXT = ("; artery/vein labels, also outside the graph: artery and vein set to 0 outside the FOV; "
+                   "optionally the segment vote (one artery-or-vein decision per vessel-skeleton segment between "
+                   "junctions, the mean of artery - vein along it; each pixel follows its nearest segment, "
+                   "swapping its two probabilities where it disagrees); then each mask pixel is a crossing where "
+                   "both reach av_crossing_threshold, else artery where artery >= vein, else vein")
+AV_CROSSING_THRESHOLD = 0.5
+"""Where both A/V probabilities reach this a vessel pixel is a crossing (``earnet.av_metrics``' rule)."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +59,21 @@ class Contract:
     min_fov_diameter: float
     outputs: tuple[str, ...]
     model: dict[str, Any]
+    av_fov_diameter: float | None = None
+    av_crossing_threshold: float = AV_CROSSING_THRESHOLD
+
+    @property
+    def has_av(self) -> bool:
+        """Whether the graph has artery and vein outputs."""
+        return ARTERY in self.outputs and VEIN in self.outputs
 
 
 def contract_properties(model: dict[str, Any], outputs: list[str], *, threshold: float, fov_diameter: float,
                         rescale_tolerance: float, min_side: int, min_fov_diameter: float,
-                        earnet_version: str) -> dict[str, str]:
+                        earnet_version: str, av_fov_diameter: float | None = None) -> dict[str, str]:
     """The ``metadata_props`` (string to string) of an exported model."""
+    av = {} if av_fov_diameter is None else {"av_fov_diameter": repr(float(av_fov_diameter)),
+                                             "av_crossing_threshold": repr(AV_CROSSING_THRESHOLD)}
     return {
         "format": FORMAT,
         "input": INPUT_TEXT.format(min_side=min_side, mean=IMAGE_MEAN, std=IMAGE_STD),
@@ -68,7 +89,8 @@ def contract_properties(model: dict[str, Any], outputs: list[str], *, threshold:
         "fov_diameter": repr(float(fov_diameter)),
         "rescale_tolerance": repr(float(rescale_tolerance)),
         "min_fov_diameter": repr(float(min_fov_diameter)),
-        "outside_graph": OUTSIDE_TEXT,
+        "outside_graph": OUTSIDE_TEXT + (AV_OUTSIDE_TEXT if av else ""),
+        **av,
         "model": json.dumps(model, sort_keys=True),
         "earnet_version": earnet_version,
     }
@@ -88,6 +110,8 @@ def read_contract(properties: dict[str, str], path: str | Path) -> Contract:
             min_fov_diameter=float(properties["min_fov_diameter"]),
             outputs=tuple(properties["output_names"].split(",")),
             model=json.loads(properties.get("model", "{}")),
+            av_fov_diameter=float(properties["av_fov_diameter"]) if "av_fov_diameter" in properties else None,
+            av_crossing_threshold=float(properties.get("av_crossing_threshold", AV_CROSSING_THRESHOLD)),
         )
     except (KeyError, ValueError) as error:
         raise InputError(path, f"earnet ONNX metadata is incomplete or invalid ({error})") from None

@@ -3,7 +3,10 @@
 The same steps as ``earnet segment`` (:class:`earnet.segment.Segmenter`), in the
 same order and with the same numbers: derive the FOV, rescale the photograph so its FOV
 has the training diameter (unless within the tolerance), run the graph (in tiles when
-large), resize the maps back, zero them outside the FOV and threshold.
+large), resize the maps back, zero them outside the FOV and threshold. A graph with
+artery/vein outputs also gives ``earnet segment --av``'s maps (:meth:`OnnxSegmenter.segment_av`):
+the same graph run yields them, then the segment vote (:mod:`earnet.runtime.av_vote`)
+and the labelling of :func:`earnet.av_metrics.av_label_map`.
 """
 
 from __future__ import annotations
@@ -14,18 +17,24 @@ from typing import Any
 
 import numpy as np
 
+from earnet.av_metrics import av_label_map
 from earnet.data.fov import derive_fov, fov_diameter
 from earnet.exceptions import EarnetError, InputError
 from earnet.runtime.contract import (
+    ARTERY,
     ERROR_ATTENTION,
     INPUT_NAME,
     PROBABILITY,
+    VEIN,
     Contract,
     read_contract,
 )
 from earnet.runtime.resample import resize
 from earnet.runtime.tiling import sliding_window
-from earnet.types import Segmentation
+from earnet.types import AVSegmentation, Segmentation
+
+AV_CLEANUPS = ("vote", "none")
+"""As ``earnet segment --av-cleanup``: one decision per vessel segment, or per pixel."""
 
 
 def _onnxruntime() -> Any:
@@ -92,11 +101,17 @@ class OnnxSegmenter:
             raise InputError(path, f"graph has inputs {sorted(inputs)} and outputs {outputs}; "
                                    f"expected input '{INPUT_NAME}' and output '{PROBABILITY}'")
         self.outputs = [name for name in (PROBABILITY, ERROR_ATTENTION) if name in outputs]
+        self.av_outputs = [ARTERY, VEIN] if self.contract.has_av and {ARTERY, VEIN} <= set(outputs) else []
         if tile < self.contract.min_side:
             raise EarnetError(f"tile must be at least {self.contract.min_side} px, got {tile}")
         self.tile = tile
         self.threshold = self.contract.threshold if threshold is None else float(threshold)
         self.metadata: dict[str, Any] = dict(self.contract.model)
+
+    @property
+    def has_av(self) -> bool:
+        """Whether the graph also gives artery and vein probabilities (:meth:`segment_av`)."""
+        return bool(self.av_outputs)
 
     @property
     def training_fov_diameter(self) -> float:
@@ -107,17 +122,53 @@ class OnnxSegmenter:
         """The vessel probability map of an RGB ``uint8`` photograph."""
         return self.segment(image).probability
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, outputs: list[str] | None = None) -> np.ndarray:
         """Run the graph on a float32 ``(3, H, W)`` image in [0, 1], in tiles when large;
-        returns ``(K, H, W)``: the probability, then the error attention if the model has one."""
+        returns ``(K, H, W)``: the named ``outputs`` (default: the probability, then the
+        error attention if the model has one)."""
+        names = self.outputs if outputs is None else outputs
+
         def run(window: np.ndarray) -> np.ndarray:
-            outputs = self.session.run(self.outputs, {INPUT_NAME: np.ascontiguousarray(window[None])})
-            return np.concatenate([o[0] for o in outputs], axis=0)
+            maps = self.session.run(names, {INPUT_NAME: np.ascontiguousarray(window[None])})
+            return np.concatenate([o[0] for o in maps], axis=0)
 
         return sliding_window(run, image, self.tile)
 
     def segment(self, image: np.ndarray, fov: np.ndarray | None = None) -> Segmentation:
         """Segment an RGB ``uint8`` ``(H, W, 3)`` photograph (FOV derived unless given)."""
+        return self._segment(image, fov, self.outputs)[0]
+
+    def segment_av(self, image: np.ndarray, fov: np.ndarray | None = None, cleanup: str = "vote") -> AVSegmentation:
+        """Vessels and their artery/vein labels, as ``earnet segment --av`` gives them.
+
+        Args:
+            image: RGB ``uint8`` ``(H, W, 3)``.
+            fov: field-of-view mask (derived unless given).
+            cleanup: ``vote`` (one decision per vessel segment between junctions) or ``none``.
+
+        Raises:
+            EarnetError: the graph has no artery/vein outputs, or a bad argument.
+        """
+        if not self.has_av:
+            raise EarnetError(f"{self.path} has no artery/vein outputs; export a model with an A/V head "
+                              "(earnet export drive_av --format onnx)")
+        if cleanup not in AV_CLEANUPS:
+            raise EarnetError(f"unknown A/V clean-up {cleanup!r}; valid: {', '.join(AV_CLEANUPS)}")
+        vessels, maps = self._segment(image, fov, self.outputs + self.av_outputs)
+        start = time.perf_counter()
+        artery, vein = maps[len(self.outputs)], maps[len(self.outputs) + 1]
+        artery[~vessels.fov] = 0
+        vein[~vessels.fov] = 0
+        if cleanup == "vote":
+            from earnet.runtime.av_vote import segment_vote
+
+            artery, vein = segment_vote(artery, vein, vessels.mask)
+        classes = av_label_map(artery, vein, vessels.mask, self.contract.av_crossing_threshold)
+        return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
+
+    def _segment(self, image: np.ndarray, fov: np.ndarray | None, outputs: list[str],
+                 ) -> tuple[Segmentation, np.ndarray]:
+        """The vessel result and the graph's ``outputs`` at the photograph's size."""
         start = time.perf_counter()
         image = check_image(image)
         height, width = image.shape[:2]
@@ -137,14 +188,14 @@ class OnnxSegmenter:
         if abs(scale - 1) > 1e-3:
             size = (max(side, round(height * scale)), max(side, round(width * scale)))
             pixels = np.clip(resize(pixels, size, "bicubic", antialias=scale < 1), 0, 1)
-        maps = self.predict(pixels)
+        maps = self.predict(pixels, outputs)
         if maps.shape[-2:] != (height, width):
             maps = resize(maps, (height, width), "bilinear")
         probability = maps[0].astype(np.float32)
         probability[~fov] = 0
         attention = np.clip(maps[1], 0, 1) if len(self.outputs) > 1 else None
         return Segmentation(probability, probability >= self.threshold, fov, attention, scale,
-                            time.perf_counter() - start)
+                            time.perf_counter() - start), maps
 
 
 def load_onnx(path: str | Path, tile: int = 1024, threads: int | None = None) -> OnnxSegmenter:
