@@ -17,7 +17,7 @@ inference test_fusion.py test_inference_front.py test_tiling_predictor.py
 engine    test_resume.py test_training_cli.py test_training_parts.py
 measure   test_measure_cli.py test_measure_data.py test_measure_geometry.py test_measure_synthetic.py
 serve     serve_helpers.py test_serve_api.py test_serve_browser.py test_serve_cli.py test_serve_soak.py
-runtime   test_onnx.py
+runtime   test_onnx.py test_onnx_av.py
 sweep     test_summarize.py test_sweep.py test_sweep_e2e.py
 "
 
