@@ -175,3 +175,12 @@ def test_paths_from_stdin_and_av_map_of_another_size(tmp_path: Path, monkeypatch
     assert main(["measure", "--masks", str(first), "--av-maps", str(tmp_path / "av"), "--out", str(out)]) == 2
     error = capsys.readouterr().err
     assert "one_av.png" in error and "10x10" in error and not out.exists()
+
+
+def test_picture_colours_are_matplotlibs_viridis() -> None:
+    from matplotlib import colormaps
+
+    from earnet.measure import picture
+
+    expected = (colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(picture._lut(), expected)
