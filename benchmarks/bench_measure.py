@@ -97,7 +97,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    from earnet.io import write_png
     from earnet.measure import measure_vessels, picture
 
     rows = []
@@ -106,7 +105,7 @@ def main() -> None:
         for name, (mask, fov) in inputs().items():
             result = measure_vessels(mask, fov)
             wall, cpu = timed(lambda: measure_vessels(mask, fov), args.repeat)  # noqa: B023
-            pic_wall, pic_cpu = timed(lambda: write_png(Path(tmp) / "p.png", picture.render(mask & fov, result)),  # noqa: B023
+            pic_wall, pic_cpu = timed(lambda: picture.write(Path(tmp) / "p.png", mask & fov, result),  # noqa: B023
                                       args.repeat)
             rows.append({"input": name, "size": f"{mask.shape[1]}x{mask.shape[0]}",
                          "segments": len(result.segments), "measure_s": wall, "measure_cpu_s": cpu,

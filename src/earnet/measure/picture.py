@@ -1,22 +1,29 @@
 """The per-image picture: the skeleton coloured by calibre or tortuosity over the mask.
 
 Branch points are red rings, end points small white dots; a colour bar with its range
-is drawn under the image. Pixels, not a matplotlib figure, so a 3504x2336 picture
-costs a fraction of a second.
+is drawn under the image. Pixels, not a matplotlib figure, and a palette PNG (one byte
+per pixel): encoding a 3504x2336 RGB PNG alone took ~0.3 s, the palette image ~0.03 s.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 from skimage.draw import circle_perimeter, disk
 
+from earnet.io import PNG_COMPRESS_LEVEL, atomic_write
 from earnet.measure.vessels import VesselMeasurements
 
 MASK_GRAY = 70
 BAR_HEIGHT = 28
 COLOUR_BY = {"calibre": ("calibre", "px"), "tortuosity": ("distance_factor", "arc/chord")}
-
+BLACK, GRAY, WHITE, RED, MAGENTA = range(5)
+FIXED = ((0, 0, 0), (MASK_GRAY,) * 3, (255, 255, 255), (255, 40, 40), (255, 0, 255))
+"""Palette entries 0-4: background, vessel mask, end points and text, branch points, segments without a value."""
+LEVELS = 256 - len(FIXED)
+"""Palette entries 5-255: the colour scale (viridis at 251 levels)."""
 
 VIRIDIS = bytes.fromhex(
     "44015444025544035745055845065a45085b46095c460b5e460c5f460e61470f62471163471265471466471567471669"
@@ -44,46 +51,67 @@ def _lut() -> np.ndarray:
     return np.frombuffer(VIRIDIS, dtype=np.uint8).reshape(256, 3)
 
 
-def render(mask: np.ndarray, result: VesselMeasurements, colour_by: str = "calibre") -> np.ndarray:
-    """RGB ``uint8`` picture ``(H + bar, W, 3)``."""
+def palette() -> np.ndarray:
+    """``(256, 3)`` RGB: the fixed colours, then the colour scale."""
+    scale = _lut()[np.linspace(0, 255, LEVELS).round().astype(int)]
+    return np.concatenate([np.array(FIXED, dtype=np.uint8), scale])
+
+
+def render_indexed(mask: np.ndarray, result: VesselMeasurements, colour_by: str = "calibre") -> np.ndarray:
+    """Palette indices ``uint8`` ``(H + bar, W)`` of the picture (colours: :func:`palette`)."""
     attribute, unit = COLOUR_BY[colour_by]
     h, w = mask.shape
-    picture = np.zeros((h, w, 3), dtype=np.uint8)
-    picture[mask] = MASK_GRAY
+    canvas = np.empty((h + BAR_HEIGHT, w), dtype=np.uint8)
+    picture = canvas[:h]
+    np.multiply(mask, np.uint8(GRAY), out=picture)
     values = np.array([getattr(s, attribute) for s in result.segments], dtype=np.float64)
     finite = values[np.isfinite(values)]
     low, high = (float(np.percentile(finite, 2)), float(np.percentile(finite, 98))) if finite.size else (0.0, 1.0)
     if colour_by == "tortuosity":
         low = 1.0
     high = max(high, low + 1e-6)
-    lut = _lut()
     thick = max(1, round(min(h, w) / 1000))  # thicker lines on large images so they stay visible
     if result.graph.paths:
         index = np.clip((values - low) / (high - low), 0, 1)
-        colours = np.where(np.isfinite(values)[:, None], lut[np.nan_to_num(index * 255).astype(int)], (255, 0, 255))
+        colours = np.where(np.isfinite(values), len(FIXED) + np.nan_to_num(index * (LEVELS - 1)).round(), MAGENTA)
         pixels = np.concatenate(result.graph.paths)
-        per_pixel = np.repeat(colours, [len(p) for p in result.graph.paths], axis=0).astype(np.uint8)
+        per_pixel = np.repeat(colours.astype(np.uint8), [len(p) for p in result.graph.paths])
         for dr in range(-thick + 1, thick):
             for dc in range(-thick + 1, thick):
                 picture[np.clip(pixels[:, 0] + dr, 0, h - 1), np.clip(pixels[:, 1] + dc, 0, w - 1)] = per_pixel
         picture[pixels[:, 0], pixels[:, 1]] = per_pixel
     for r, c in result.end_points:
-        picture[disk((r, c), 1.5 * thick, shape=(h, w))] = 255
+        picture[disk((r, c), 1.5 * thick, shape=(h, w))] = WHITE
     for r, c in result.branch_points:
         for radius in range(3 * thick, 3 * thick + thick):
-            rr, cc = circle_perimeter(int(round(r)), int(round(c)), radius, shape=(h, w))
-            picture[rr, cc] = (255, 40, 40)
-    return np.concatenate([picture, _bar(w, lut, low, high, f"{colour_by} ({unit})")], axis=0)
+            rr, cc = circle_perimeter(round(r), round(c), radius, shape=(h, w))
+            picture[rr, cc] = RED
+    canvas[h:] = _bar(w, low, high, f"{colour_by} ({unit})")
+    return canvas
 
 
-def _bar(width: int, lut: np.ndarray, low: float, high: float, label: str) -> np.ndarray:
-    bar = np.zeros((BAR_HEIGHT, width, 3), dtype=np.uint8)
+def render(mask: np.ndarray, result: VesselMeasurements, colour_by: str = "calibre") -> np.ndarray:
+    """The picture as RGB ``uint8`` ``(H + bar, W, 3)``."""
+    return palette()[render_indexed(mask, result, colour_by)]
+
+
+def write(path: Path, mask: np.ndarray, result: VesselMeasurements, colour_by: str = "calibre") -> None:
+    """Write the picture as a palette PNG, atomically."""
+    image = Image.fromarray(render_indexed(mask, result, colour_by), mode="P")
+    image.putpalette(palette().tobytes())
+    with atomic_write(path) as handle:
+        image.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+
+
+def _bar(width: int, low: float, high: float, label: str) -> np.ndarray:
+    bar = np.zeros((BAR_HEIGHT, width), dtype=np.uint8)
     left, right = width // 4, width - width // 4
     if right - left > 1:
-        bar[4:12, left:right] = lut[np.linspace(0, 255, right - left).astype(int)]
-    image = Image.fromarray(bar)
-    draw = ImageDraw.Draw(image)
-    draw.text((max(2, left - 40), 2), f"{low:.3g}", fill=(255, 255, 255))
-    draw.text((right + 4, 2), f"{high:.3g}", fill=(255, 255, 255))
-    draw.text((left, 14), f"{label}; red rings: branch points; white: end points", fill=(255, 255, 255))
-    return np.asarray(image)
+        bar[4:12, left:right] = len(FIXED) + np.linspace(0, LEVELS - 1, right - left).round().astype(np.uint8)
+    text = Image.new("L", (width, BAR_HEIGHT))
+    draw = ImageDraw.Draw(text)
+    draw.text((max(2, left - 40), 2), f"{low:.3g}", fill=255)
+    draw.text((right + 4, 2), f"{high:.3g}", fill=255)
+    draw.text((left, 14), f"{label}; red rings: branch points; white: end points", fill=255)
+    bar[np.asarray(text) >= 128] = WHITE
+    return bar
