@@ -34,8 +34,10 @@ def local_widths(mask: np.ndarray, radius: np.ndarray, points: np.ndarray, tange
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
     reach = radius[pixels[:, 0], pixels[:, 1]] + 2.0
     offsets = np.linspace(-1.0, 1.0, PROFILE_SAMPLES)[None, :] * reach[:, None]
-    where = points[:, None, :] + offsets[..., None] * normal[:, None, :]
-    profile = ndimage.map_coordinates(mask, where.reshape(-1, 2).T, order=1, mode="constant", cval=0.0)
+    where = np.empty((2, len(points), PROFILE_SAMPLES))  # rows, columns: the layout map_coordinates reads
+    for axis in (0, 1):
+        np.add(points[:, axis, None], offsets * normal[:, axis, None], out=where[axis])
+    profile = ndimage.map_coordinates(mask, where.reshape(2, -1), order=1, mode="constant", cval=0.0)
     profile = profile.reshape(len(points), PROFILE_SAMPLES)
     mid = PROFILE_SAMPLES // 2
     inside = profile > 1e-6
