@@ -1,7 +1,7 @@
 """The work of ``earnet measure``: read or segment each input, measure, write.
 
-Kept apart from the argument parsing so that the CLI module stays torch- and
-skan-free at import time.
+Kept apart from the argument parsing so that the CLI module stays torch-free and
+light at import time (the measuring code imports scipy and scikit-image).
 """
 
 from __future__ import annotations
