@@ -59,8 +59,12 @@ def test_masks_with_fov_folder_pixel_size_and_pictures(tmp_path: Path, capsys: p
     assert segment["kind"] == "end-end" and segment["calibre_um"] == pytest.approx(10 * segment["calibre_px"], abs=0.02)
     assert document["images"][0]["box_counting"]["box_sizes_px"] == [2, 4, 8, 16]  # up to 120 // 4
     assert (out / "a_measure.png").is_file() and (out / "b_measure.png").is_file()  # _prob dropped
-    picture = np.asarray(Image.open(out / "a_measure.png"))
+    picture = np.asarray(Image.open(out / "a_measure.png").convert("RGB"))
     assert picture.shape[1] == 140 and picture.shape[0] > 120 and picture.ndim == 3
+    # the one segment is coloured from the scale, its two ends are white dots, the mask around it gray
+    colours = {tuple(c) for c in picture[:120].reshape(-1, 3)}
+    assert {(0, 0, 0), (70, 70, 70), (255, 255, 255)} <= colours
+    assert len(colours - {(0, 0, 0), (70, 70, 70), (255, 255, 255)}) == 1
     assert "0/2" in capsys.readouterr().err  # a folder shows progress
 
 
@@ -175,3 +179,15 @@ def test_paths_from_stdin_and_av_map_of_another_size(tmp_path: Path, monkeypatch
     assert main(["measure", "--masks", str(first), "--av-maps", str(tmp_path / "av"), "--out", str(out)]) == 2
     error = capsys.readouterr().err
     assert "one_av.png" in error and "10x10" in error and not out.exists()
+
+
+def test_picture_colours_are_matplotlibs_viridis() -> None:
+    from matplotlib import colormaps
+
+    from earnet.measure import picture
+
+    expected = (colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(picture._lut(), expected)
+    scale = picture.palette()[len(picture.FIXED):]
+    np.testing.assert_array_equal(scale[[0, -1]], expected[[0, -1]])  # the scale runs from end to end
+    assert [tuple(c) for c in picture.palette()[:len(picture.FIXED)]] == list(picture.FIXED)

@@ -193,3 +193,30 @@ def test_knudtson_six_largest() -> None:
     assert crve(widths) == pytest.approx(k * math.hypot(k * math.hypot(a, c), b))
     assert crae([4.0]) == 4.0
     assert math.isnan(crve([]))
+
+
+def _one_calibre(widths: np.ndarray, radius_at_ends: np.ndarray, junction_ends: np.ndarray,
+                 arc_positions: np.ndarray) -> float:
+    """The definition, one segment at a time: median width, ends inside branch points left out."""
+    keep = np.ones(len(widths), dtype=bool)
+    if junction_ends[0]:
+        keep &= arc_positions > radius_at_ends[0] + 1.0
+    if junction_ends[1]:
+        keep &= arc_positions < arc_positions[-1] - radius_at_ends[1] - 1.0
+    return float(np.median(widths[keep] if keep.sum() >= 3 else widths))
+
+
+def test_segment_calibres_match_the_per_segment_median() -> None:
+    from earnet.measure.calibre import segment_calibres
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(2, 40, 300)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    widths = rng.uniform(1, 9, bounds[-1]).round(1)  # ties, as real widths have
+    arcs = np.concatenate([np.cumsum(rng.uniform(1, 1.5, n)) - 1 for n in sizes])
+    radii = rng.uniform(0.5, 6, (len(sizes), 2))
+    junctions = rng.random((len(sizes), 2)) < 0.6
+    got = segment_calibres(widths, bounds, arcs, radii, junctions)
+    for i in range(len(sizes)):
+        part = slice(bounds[i], bounds[i + 1])
+        assert got[i] == _one_calibre(widths[part], radii[i], junctions[i], arcs[part])

@@ -1,7 +1,7 @@
 """The work of ``earnet measure``: read or segment each input, measure, write.
 
-Kept apart from the argument parsing so that the CLI module stays torch- and
-skan-free at import time.
+Kept apart from the argument parsing so that the CLI module stays torch-free and
+light at import time (the measuring code imports scipy and scikit-image).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
         av = read_av_map(job.av, mask.shape) if job.av is not None else None
         result = measure_vessels(mask, fov, pixel_size, av)
         if not args.no_pictures:
-            write_png(args.out / f"{job.stem}_measure.png", picture.render(mask & fov, result, args.colour_by))
+            picture.write(args.out / f"{job.stem}_measure.png", mask & fov, result, args.colour_by)
         rows.append({"image": str(job.source), "fov": fov_source, "width [px]": mask.shape[1],
                      "height [px]": mask.shape[0], "fov_diameter [px]": result.fov_diameter,
                      **({"pixel_size [µm/px]": pixel_size} if with_size else {}),

@@ -34,8 +34,10 @@ def local_widths(mask: np.ndarray, radius: np.ndarray, points: np.ndarray, tange
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
     reach = radius[pixels[:, 0], pixels[:, 1]] + 2.0
     offsets = np.linspace(-1.0, 1.0, PROFILE_SAMPLES)[None, :] * reach[:, None]
-    where = points[:, None, :] + offsets[..., None] * normal[:, None, :]
-    profile = ndimage.map_coordinates(mask, where.reshape(-1, 2).T, order=1, mode="constant", cval=0.0)
+    where = np.empty((2, len(points), PROFILE_SAMPLES))  # rows, columns: the layout map_coordinates reads
+    for axis in (0, 1):
+        np.add(points[:, axis, None], offsets * normal[:, axis, None], out=where[axis])
+    profile = ndimage.map_coordinates(mask, where.reshape(2, -1), order=1, mode="constant", cval=0.0)
     profile = profile.reshape(len(points), PROFILE_SAMPLES)
     mid = PROFILE_SAMPLES // 2
     inside = profile > 1e-6
@@ -46,23 +48,32 @@ def local_widths(mask: np.ndarray, radius: np.ndarray, points: np.ndarray, tange
     return np.trapezoid(np.where(connected, profile, 0.0), axis=1) * step
 
 
-def segment_calibre(widths: np.ndarray, radius_at_ends: tuple[float, float], junction_ends: tuple[bool, bool],
-                    arc_positions: np.ndarray) -> float:
-    """Median width of a segment, without the parts inside the branch points at its ends.
+def segment_calibres(widths: np.ndarray, bounds: np.ndarray, arc_positions: np.ndarray, radius_at_ends: np.ndarray,
+                     junction_ends: np.ndarray) -> np.ndarray:
+    """Per segment, the median local width without the parts inside the branch points at
+    its ends: points closer to a junction end than its radius + 1 px (arc length) are left
+    out, unless fewer than 3 points would remain. All segments in one go (a median call
+    per segment cost more than the widths themselves).
 
     Args:
-        widths: local widths along the path.
-        radius_at_ends: vessel radius (EDT) at the first and last pixel.
-        junction_ends: whether the first / last pixel is a branch point.
-        arc_positions: arc length from the start at each point.
+        widths, arc_positions: local widths and arc length from the segment's start, all
+            segments concatenated.
+        bounds: segment ``i`` is ``[bounds[i], bounds[i + 1])``; no segment is empty.
+        radius_at_ends: ``(n, 2)`` vessel radius (EDT) at each segment's first and last pixel.
+        junction_ends: ``(n, 2)`` whether the first / last pixel is a branch point.
     """
-    if len(widths) == 0:
-        return float("nan")
+    count = np.diff(bounds)
+    owner = np.repeat(np.arange(len(count)), count)
+    total = arc_positions[bounds[1:] - 1]
     keep = np.ones(len(widths), dtype=bool)
-    total = arc_positions[-1]
-    if junction_ends[0]:
-        keep &= arc_positions > radius_at_ends[0] + 1.0
-    if junction_ends[1]:
-        keep &= arc_positions < total - radius_at_ends[1] - 1.0
-    chosen = widths[keep] if keep.sum() >= 3 else widths
-    return float(np.median(chosen))
+    first, last = junction_ends[:, 0][owner], junction_ends[:, 1][owner]
+    keep[first] &= arc_positions[first] > (radius_at_ends[:, 0] + 1.0)[owner][first]
+    keep[last] &= arc_positions[last] < (total - radius_at_ends[:, 1] - 1.0)[owner][last]
+    kept = np.add.reduceat(keep, bounds[:-1]) if len(widths) else np.zeros(0, dtype=np.int64)
+    keep |= (kept < 3)[owner]  # too little left: the whole segment
+    chosen, who = widths[keep], owner[keep]
+    order = np.lexsort((chosen, who))
+    chosen, n = chosen[order], np.bincount(who, minlength=len(count))
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    low, high = chosen[start + (n - 1) // 2], chosen[start + n // 2]
+    return np.where(n % 2 == 1, low, (low + high) / 2)  # np.median: the mean of the two middle values

@@ -1,8 +1,9 @@
 """The vessel skeleton as a graph of segments, branch points and end points.
 
-scikit-image's ``skeletonize`` thins the mask and ``skan`` turns the skeleton into
-paths between junctions and end points; this module only adds the two repairs a
-vessel map needs (short spurs, and thin diagonal pieces that Zhang thinning erases).
+scikit-image's ``skeletonize`` thins the mask and :mod:`earnet.measure.graph` (skan's
+graph, without numba) turns the skeleton into paths between junctions and end points;
+this module only adds the two repairs a vessel map needs (short spurs, and thin
+diagonal pieces that Zhang thinning erases).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
+
+from earnet.measure.graph import SkeletonPaths, pixels, skeleton_paths
 
 SPUR_RADII = 1.5
 SPUR_MARGIN_PX = 2.0
@@ -61,11 +64,11 @@ def skeletonize_vessels(mask: np.ndarray) -> np.ndarray:
     Lee's method (3x slower, so only there).
     """
     skeleton = np.zeros(mask.shape, dtype=bool)
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if rows.size == 0:
+    if not mask.any():
         return skeleton
     # thinning scans the whole array once per pass: only the part holding vessels
-    crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    top, bottom, left, right = _bounds(mask)
+    crop = (slice(top, bottom), slice(left, right))
     piece_mask = mask[crop]
     thin = skeletonize(piece_mask)
     labels, count = ndimage.label(piece_mask, structure=EIGHT)
@@ -79,6 +82,14 @@ def skeletonize_vessels(mask: np.ndarray) -> np.ndarray:
     return skeleton
 
 
+def _bounds(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int]:
+    """Top, bottom, left, right (exclusive) of the set pixels of a non-empty ``mask``, grown by
+    ``margin`` within the image."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, mask.shape[0]),
+            max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, mask.shape[1]))
+
+
 def skeleton_radius(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
     """The Euclidean distance transform of ``mask`` (distance to the nearest background
     pixel centre, as scipy's ``distance_transform_edt``), evaluated at skeleton pixels only.
@@ -87,19 +98,25 @@ def skeleton_radius(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
     pixels ~5x faster than the full transform of a 3504x2336 image.
     """
     radius = np.zeros(mask.shape, dtype=np.float64)
-    rows, cols = np.nonzero(skeleton)
+    rows, cols = pixels(skeleton)
     if rows.size == 0:
         return radius
+    # background pixels next to the mask lie within one pixel of its bounding box
+    top, bottom, left, right = _bounds(mask, margin=1)
+    mask = mask[top:bottom, left:right]
     grown = mask.copy()
     grown[1:] |= mask[:-1]
     grown[:-1] |= mask[1:]
     grown[:, 1:] |= grown[:, :-1].copy()
     grown[:, :-1] |= grown[:, 1:].copy()
-    border = np.argwhere(grown & ~mask)
-    if border.size == 0:  # no background: as far as the image is large
-        radius[rows, cols] = float(np.hypot(*mask.shape))
+    border_rows, border_cols = pixels(grown & ~mask)
+    if border_rows.size == 0:  # no background: as far as the image is large
+        radius[rows, cols] = float(np.hypot(*radius.shape))
         return radius
-    distance, _ = cKDTree(border).query(np.stack([rows, cols], axis=1))
+    border = np.stack([border_rows + top, border_cols + left], axis=1)
+    # a sliding-midpoint tree builds in half the time and answers faster here; distances are exact either way
+    tree = cKDTree(border, balanced_tree=False, compact_nodes=False)
+    distance, _ = tree.query(np.stack([rows, cols], axis=1))
     radius[rows, cols] = distance
     return radius
 
@@ -114,26 +131,26 @@ def build_graph(mask: np.ndarray) -> VesselGraph:
     """
     skeleton = skeletonize_vessels(mask)
     radius = skeleton_radius(mask, skeleton)
-    graph = _skan(skeleton)
+    graph = skeleton_paths(skeleton)
     for _ in range(PRUNE_PASSES):
         if graph is None:
             return _empty(skeleton, radius)
         noise = _noise_paths(graph, radius)
         if not noise:
             break
-        # skan's prune_paths re-thins the whole image; wiping the noise pixels is enough
+        # wiping the noise pixels is enough (skan's prune_paths re-thins the whole image)
         for i in noise:
             ids = graph.path(i)
             ids = ids[graph.degrees[ids] < 3]
-            rows, cols = graph.coordinates[ids].astype(int).T
+            rows, cols = graph.coordinates[ids].T
             skeleton[rows, cols] = False
-        graph = _skan(skeleton)
+        graph = skeleton_paths(skeleton)
     if graph is None:
         return _empty(skeleton, radius)
-    return _from_skan(graph, skeleton, radius)
+    return _from_paths(graph, skeleton, radius)
 
 
-def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
+def _noise_paths(graph: SkeletonPaths, radius: np.ndarray) -> list[int]:
     """Thinning noise: spurs, small loops at a junction (shorter than the vessel's
     circumference there) and detours between two touching junction pixels."""
     noise = []
@@ -142,7 +159,7 @@ def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
         ids = graph.path(i)
         degrees = graph.degrees[ids[[0, -1]]]
         junction = ids[0] if degrees[0] >= degrees[1] else ids[-1]
-        r = radius[tuple(graph.coordinates[junction].astype(int))]
+        r = radius[tuple(graph.coordinates[junction])]
         length = lengths[i]
         ends = graph.coordinates[ids[[0, -1]]]
         if min(degrees) == 1 and max(degrees) >= 3 and length < SPUR_RADII * r + SPUR_MARGIN_PX:
@@ -154,46 +171,28 @@ def _noise_paths(graph, radius: np.ndarray) -> list[int]:  # noqa: ANN001
     return noise
 
 
-def _skan(skeleton: np.ndarray):  # noqa: ANN202 - skan.Skeleton | None
-    # skan ignores isolated pixels but fails when there is nothing else
-    rows, cols = np.nonzero(skeleton)
-    if rows.size < 2:
-        return None
-    w = skeleton.shape[1] + 2  # indices in a frame one pixel wider, so neighbours never wrap
-    flat = (rows + 1) * w + cols + 1
-    if not np.isin(np.concatenate([flat + 1, flat + w - 1, flat + w, flat + w + 1]), flat).any():
-        return None
-    from skan import Skeleton
-
-    return Skeleton(skeleton)
-
-
-def _from_skan(graph, skeleton: np.ndarray, radius: np.ndarray) -> VesselGraph:  # noqa: ANN001
-    indptr, indices = graph.paths.indptr, graph.paths.indices
+def _from_paths(graph: SkeletonPaths, skeleton: np.ndarray, radius: np.ndarray) -> VesselGraph:
+    indptr, indices = graph.indptr, graph.indices
     # a path made only of junction pixels lies inside one branch point: not a segment
     chosen = [i for i in range(graph.n_paths) if (graph.degrees[indices[indptr[i]:indptr[i + 1]]] < 3).any()]
-    paths = [graph.coordinates[indices[indptr[i]:indptr[i + 1]]].astype(np.intp) for i in chosen]
+    paths = [graph.coordinates[indices[indptr[i]:indptr[i + 1]]] for i in chosen]
     firsts = indices[indptr[:-1]][chosen]
     lasts = indices[indptr[1:] - 1][chosen]
     end_degrees = np.stack([graph.degrees[firsts], graph.degrees[lasts]], axis=1)
-    degree_image = np.zeros(skeleton.shape, dtype=np.uint8)
-    nodes = np.flatnonzero(graph.degrees)
-    rows, cols = graph.coordinates[nodes].astype(int).T
-    degree_image[rows, cols] = np.minimum(graph.degrees[nodes], 255)
     return VesselGraph(
         paths=paths,
         pixel_lengths=_path_lengths(graph)[chosen],
         end_degrees=end_degrees,
-        branch_points=_cluster_centres(degree_image >= 3),
-        end_points=np.argwhere(degree_image == 1).astype(np.float64),
+        branch_points=_cluster_centres(graph.coordinates[graph.degrees >= 3]),
+        end_points=graph.coordinates[graph.degrees == 1].astype(np.float64),  # raster order
         skeleton=skeleton,
         radius=radius,
     )
 
 
-def _path_lengths(graph) -> np.ndarray:  # noqa: ANN001
-    """Pixel-path length of every path (skan's ``path_lengths()`` costs a numba compilation per process)."""
-    indptr, indices = graph.paths.indptr, graph.paths.indices
+def _path_lengths(graph: SkeletonPaths) -> np.ndarray:
+    """Pixel-path length of every path."""
+    indptr, indices = graph.indptr, graph.indices
     points = graph.coordinates[indices].astype(np.float64)
     steps = np.hypot(*np.diff(points, axis=0).T)
     steps[indptr[1:-1] - 1] = 0.0  # the step from one path's last pixel to the next path's first
@@ -201,11 +200,17 @@ def _path_lengths(graph) -> np.ndarray:  # noqa: ANN001
 
 
 def _cluster_centres(points: np.ndarray) -> np.ndarray:
-    labels, count = ndimage.label(points, structure=EIGHT)
-    if count == 0:
+    """Centres of the 8-connected clusters of ``points`` (row/column, raster order), numbered
+    in raster order like ``ndimage.label``."""
+    if len(points) == 0:
         return np.zeros((0, 2))
-    rows, cols = np.nonzero(labels)
-    ids = labels[rows, cols]
+    # label only the box around the points: the same clusters, in the same order
+    top, left = points.min(axis=0)
+    box = np.zeros(points.max(axis=0) - (top, left) + 1, dtype=bool)
+    box[points[:, 0] - top, points[:, 1] - left] = True
+    labels, count = ndimage.label(box, structure=EIGHT)
+    ids = labels[points[:, 0] - top, points[:, 1] - left]
+    rows, cols = points[:, 0], points[:, 1]
     sizes = np.bincount(ids, minlength=count + 1)[1:]
     return np.stack([np.bincount(ids, rows, count + 1)[1:] / sizes, np.bincount(ids, cols, count + 1)[1:] / sizes], 1)
 

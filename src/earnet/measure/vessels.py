@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from earnet.measure import avmap, knudtson
-from earnet.measure.calibre import local_widths, segment_calibre
+from earnet.measure.calibre import local_widths, segment_calibres
 from earnet.measure.density import fov_diameter, vessel_density
 from earnet.measure.fractal import BoxCount, box_count
 from earnet.measure.skeleton import VesselGraph, build_graph
@@ -122,20 +122,20 @@ def _segments(graph: VesselGraph, mask: np.ndarray, radius: np.ndarray) -> list[
     widths = local_widths(mask.astype(np.float32), radius, np.concatenate([g.points for g in geometries]),
                           np.concatenate([g.tangent for g in geometries]), np.concatenate(graph.paths))
     bounds = np.cumsum([0] + [len(p) for p in graph.paths])
+    arc_positions = np.concatenate([np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(g.points, axis=0).T))])
+                                    for g in geometries])
+    firsts = np.array([p[0] for p in graph.paths])
+    lasts = np.array([p[-1] for p in graph.paths])
+    ends = np.stack([radius[firsts[:, 0], firsts[:, 1]], radius[lasts[:, 0], lasts[:, 1]]], axis=1)
+    calibres = segment_calibres(widths, bounds, arc_positions, ends, graph.end_degrees >= 3)
     segments = []
     for i, (path, geometry) in enumerate(zip(graph.paths, geometries)):
-        degrees = tuple(int(d) for d in graph.end_degrees[i])
-        junctions = (degrees[0] >= 3, degrees[1] >= 3)
-        ends = (float(radius[tuple(path[0])]), float(radius[tuple(path[-1])]))
-        steps = np.hypot(*np.diff(geometry.points, axis=0).T)
-        arc_positions = np.concatenate([[0.0], np.cumsum(steps)])
-        key = tuple(sorted(min(d, 3) for d in degrees))
+        key = tuple(sorted(min(int(d), 3) for d in graph.end_degrees[i]))
         segments.append(Segment(
             id=i, start=(int(path[0][0]), int(path[0][1])), end=(int(path[-1][0]), int(path[-1][1])),
             kind=KINDS.get(key, "junction-end"),
             length=geometry.arc, chord=geometry.chord, distance_factor=geometry.distance_factor,
-            curvature=geometry.mean_curvature,
-            calibre=segment_calibre(widths[bounds[i]:bounds[i + 1]], ends, junctions, arc_positions),
+            curvature=geometry.mean_curvature, calibre=float(calibres[i]),
         ))
     return segments
 
