@@ -315,3 +315,39 @@ def test_fit_rite_at_a_fov_diameter_records_it_and_validates_at_full_size(tmp_pa
     # the run's test maps are at the photographs' own size
     sample = get_dataset("rite", tmp_path, "test")[0]
     assert np.asarray(Image.open(run / "test" / "av" / "images" / f"{sample.id}_artery_prob.png")).shape == sample.fov.shape
+
+
+def _segment_vote_before(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first (slower) segment vote, with scipy's generic filters: the reference of the fast one."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    skeleton = skeletonize(vessel)
+    neighbours = ndimage.convolve(skeleton.astype(np.uint8), np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]]),
+                                  mode="constant")
+    segments = skeleton & ~ndimage.binary_dilation(skeleton & (neighbours >= 3), structure=np.ones((3, 3), bool))
+    labels, count = ndimage.label(segments, structure=np.ones((3, 3), bool))
+    votes = ndimage.mean((artery - vein).astype(np.float64), labels, index=np.arange(1, count + 1))
+    segment_is_artery = np.concatenate([[False], np.asarray(votes) >= 0])
+    _, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
+    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_segment_vote_equals_the_reference(seed: int) -> None:
+    from earnet.av_topology import dilate3, neighbour_count, segment_vote
+    from scipy import ndimage
+
+    fundus = generate_fundus(seed, 192)
+    vessel = fundus.label.astype(bool)
+    vessel[0, :] = vessel[:, -1] = True  # vessels touching the border
+    rng = np.random.default_rng(seed)
+    artery = rng.random(vessel.shape).astype(np.float32)
+    vein = rng.random(vessel.shape).astype(np.float32)
+    for new, old in zip(segment_vote(artery, vein, vessel), _segment_vote_before(artery, vein, vessel)):
+        np.testing.assert_array_equal(new, old)
+    mask = rng.random((30, 40)) < 0.3
+    kernel = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
+    np.testing.assert_array_equal(neighbour_count(mask), ndimage.convolve(mask.astype(np.uint8), kernel, mode="constant"))
+    np.testing.assert_array_equal(dilate3(mask), ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool)))
