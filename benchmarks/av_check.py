@@ -11,7 +11,7 @@ derived from the photograph, the resolution rule), with and without the segment 
 - photographs of cameras the model never saw (CHASE_DB1, STARE): no A/V labels, so the
   share of vessel pixels labelled artery (RITE's reference: ~45 %) catches gross failures.
 
-Results go to ``benchmarks/results/av_check.json``.
+Results go to ``benchmarks/results/av_check.json`` (one record per model, updated in place).
 
     python benchmarks/av_check.py RUN/av/model.safetensors drive_av --root ../shared/data
 """
@@ -107,8 +107,13 @@ def main() -> int:
                     record["artery_share_unseen"] = unseen_shares(segmenter, args.root)
             records.append(record)
             print(json.dumps(record, indent=1), flush=True)
-    RESULTS.write_text(json.dumps({"date": datetime.date.today().isoformat(), "root": args.root,
-                                   "results": records}, indent=2) + "\n")
+    # results of earlier invocations for other models are kept (one record per model)
+    earlier = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+    checked = {r["model"] for r in records}
+    for record in records:
+        record["date"] = datetime.date.today().isoformat()
+    merged = [r for r in earlier if r["model"] not in checked] + records
+    RESULTS.write_text(json.dumps({"root": args.root, "results": merged}, indent=2) + "\n")
     return 0
 
 
