@@ -54,7 +54,7 @@ class Subset:
         if len(self.samples) != len(wanted):
             raise SystemExit(f"validation ids {sorted(wanted)} not all found")
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(self.samples)
 
 

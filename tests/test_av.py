@@ -336,8 +336,9 @@ def _segment_vote_before(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarra
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fast_segment_vote_equals_the_reference(seed: int) -> None:
-    from earnet.av_topology import dilate3, neighbour_count, segment_vote
     from scipy import ndimage
+
+    from earnet.av_topology import dilate3, neighbour_count, segment_vote
 
     fundus = generate_fundus(seed, 192)
     vessel = fundus.label.astype(bool)
