@@ -7,6 +7,7 @@ of each photograph once to time the extra PNG writes. Results go to
 ``benchmarks/results/av-<threads>threads.json``.
 
     python benchmarks/bench_av.py --root ../shared/data            # model drive_av
+    python benchmarks/bench_av.py --root ../shared/data --model BUNDLE --cleanup none --results out.json
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder holding RITE/ and DRIVE/")
     parser.add_argument("--model", default="drive_av")
+    parser.add_argument("--cleanup", default="vote", choices=("vote", "none"), help="as --av-cleanup")
+    parser.add_argument("--results", type=Path, help="JSON to write (default: results/av-<threads>threads.json)")
     args = parser.parse_args()
-    segmenter = ArteryVeinSegmenter(args.model)
+    segmenter = ArteryVeinSegmenter(args.model, cleanup=args.cleanup)
     samples = list(get_dataset("rite", args.root, "test"))
     segmenter.segment(samples[0].image)  # warm-up
     vessel_s, av_s, write_s, av_cpu, vote_s = [], [], [], [], []
@@ -53,7 +56,8 @@ def main() -> int:
             cpu = time.process_time()
             artery, vein = segmenter.av_maps(sample.image, result.vessels.fov)
             start = time.perf_counter()
-            artery, vein = segment_vote(artery, vein, result.vessels.mask)
+            if args.cleanup == "vote":
+                artery, vein = segment_vote(artery, vein, result.vessels.mask)
             vote_s.append(time.perf_counter() - start)
             av_label_map(artery, vein, result.vessels.mask)
             av_cpu.append(time.process_time() - cpu)
@@ -64,13 +68,14 @@ def main() -> int:
     record = {
         "date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
-        "model": args.model, "images": len(samples), "image_size": "565x584",
+        "model": args.model, "cleanup": args.cleanup, "av_fov_diameter": segmenter.training_fov_diameter,
+        "images": len(samples), "image_size": "565x584",
         "vessel_seconds_median": float(np.median(vessel_s)), "av_seconds_median": float(np.median(av_s)),
         "av_seconds_max": float(np.max(av_s)), "av_cpu_seconds_median": float(np.median(av_cpu)),
         "segment_vote_seconds_median": float(np.median(vote_s)),
         "av_files_write_seconds_median": float(np.median(write_s)),
     }
-    path = RESULTS_DIR / f"av-{torch.get_num_threads()}threads.json"
+    path = args.results or RESULTS_DIR / f"av-{torch.get_num_threads()}threads.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return 0

@@ -280,3 +280,75 @@ def test_shipped_av_bundle_has_test_metrics_and_runs() -> None:
     assert meta["dataset"] == "rite" and 0 < meta["test_metrics"]["acc"] <= 1 and meta["fov_diameter"] > 500
     result = segmenter.segment(generate_fundus(3, 256).image)
     np.testing.assert_array_equal(result.classes != BACKGROUND, result.vessels.mask)
+
+
+def test_av_training_images_at_a_smaller_scale_keep_soft_targets() -> None:
+    from earnet.engine.av_fit import _tensors
+    from earnet.types import Sample
+
+    label = np.zeros((64, 64), bool)
+    label[20:22, 4:60] = True  # a 2-px artery ...
+    label[40, 4:60] = True     # ... and a 1-px vein
+    classes = np.where(label, ARTERY, BACKGROUND).astype(np.uint8)
+    classes[40] = np.where(label[40], VEIN, BACKGROUND)
+    fov = np.zeros((64, 64), bool)
+    fov[2:62, 2:62] = True
+    sample = Sample("x", np.full((64, 64, 3), 128, np.uint8), label, fov, av=classes)
+    assert _tensors(sample).image.shape == (3, 64, 64)
+    half = _tensors(sample, 30.0)  # FOV 60 px wide -> 30: half the size
+    assert half.image.shape == (3, 32, 32) and set(half.maps) == {"label", "fov", "artery", "vein", "known"}
+    assert set(torch.unique(half.maps["fov"]).tolist()) == {0.0, 1.0}
+    # the 1-px vein survives as a fraction (thresholding at 0.5 would drop it) and keeps its type
+    vein_row = half.maps["vein"][:, 16]
+    assert 0.2 < vein_row.max() < 0.8 and half.maps["artery"][18:22, 16].max() < 0.1
+    assert half.maps["artery"][:, 16].max() > 0.6
+
+
+def test_fit_rite_at_a_fov_diameter_records_it_and_validates_at_full_size(tmp_path: Path) -> None:
+    make_rite(tmp_path)
+    run = tmp_path / "run"
+    assert main(["fit", "rite", "--root", str(tmp_path), "--out", str(run), "--epochs", "1", "--crop", "32",
+                 "--samples-per-epoch", "4", "--batch-size", "2", "--val-count", "1", "--no-progress",
+                 "--accelerator", "cpu", "--fov-diameter", "60"]) == 0
+    _, meta = load_av_model(run / "av" / "model.safetensors")
+    assert meta["fov_diameter"] == 60.0
+    # the run's test maps are at the photographs' own size
+    sample = get_dataset("rite", tmp_path, "test")[0]
+    assert np.asarray(Image.open(run / "test" / "av" / "images" / f"{sample.id}_artery_prob.png")).shape == sample.fov.shape
+
+
+def _segment_vote_before(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first (slower) segment vote, with scipy's generic filters: the reference of the fast one."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    skeleton = skeletonize(vessel)
+    neighbours = ndimage.convolve(skeleton.astype(np.uint8), np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]]),
+                                  mode="constant")
+    segments = skeleton & ~ndimage.binary_dilation(skeleton & (neighbours >= 3), structure=np.ones((3, 3), bool))
+    labels, count = ndimage.label(segments, structure=np.ones((3, 3), bool))
+    votes = ndimage.mean((artery - vein).astype(np.float64), labels, index=np.arange(1, count + 1))
+    segment_is_artery = np.concatenate([[False], np.asarray(votes) >= 0])
+    _, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
+    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_segment_vote_equals_the_reference(seed: int) -> None:
+    from scipy import ndimage
+
+    from earnet.av_topology import dilate3, neighbour_count, segment_vote
+
+    fundus = generate_fundus(seed, 192)
+    vessel = fundus.label.astype(bool)
+    vessel[0, :] = vessel[:, -1] = True  # vessels touching the border
+    rng = np.random.default_rng(seed)
+    artery = rng.random(vessel.shape).astype(np.float32)
+    vein = rng.random(vessel.shape).astype(np.float32)
+    for new, old in zip(segment_vote(artery, vein, vessel), _segment_vote_before(artery, vein, vessel)):
+        np.testing.assert_array_equal(new, old)
+    mask = rng.random((30, 40)) < 0.3
+    kernel = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
+    np.testing.assert_array_equal(neighbour_count(mask), ndimage.convolve(mask.astype(np.uint8), kernel, mode="constant"))
+    np.testing.assert_array_equal(dilate3(mask), ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool)))

@@ -15,12 +15,14 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from earnet.av_bundle import load_av_model, save_av_model
 from earnet.av_evaluate import AVEvaluation, evaluate_av, write_av_maps, write_av_report
 from earnet.av_metrics import av_label_map
 from earnet.config import TrainConfig
 from earnet.data.fov import fov_diameter
+from earnet.data.resolution import scale_factor
 from earnet.data.rite import av_targets
 from earnet.engine.av_task import MONITOR, AVTask
 from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
@@ -35,10 +37,27 @@ from earnet.types import Sample
 VESSEL_THRESHOLD = 0.5
 
 
-def _tensors(sample: Sample) -> ImageTensors:
+def _tensors(sample: Sample, diameter: float | None = None) -> ImageTensors:
+    """A training image's tensors, resized so its FOV is ``diameter`` px wide (``None``: as it is).
+
+    The A/V targets are resampled as fractions (soft targets, not thresholded): a thin
+    vessel that covers half a pixel at the smaller scale still says which type it is.
+    """
     assert sample.av is not None
     targets = av_targets(sample.av)
-    return to_image_tensors(sample, {k: targets[k] for k in ("artery", "vein", "known")})
+    tensors = to_image_tensors(sample, {k: targets[k] for k in ("artery", "vein", "known")})
+    factor = scale_factor(sample.fov, diameter)
+    if factor == 1.0:
+        return tensors
+    height, width = sample.fov.shape
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    shrink = factor < 1
+    image = F.interpolate(tensors.image[None], size=size, mode="bicubic", align_corners=False,
+                          antialias=shrink)[0].clamp_(0, 1)
+    maps = {key: F.interpolate(value[None, None], size=size, mode="bilinear", align_corners=False,
+                               antialias=shrink)[0, 0] for key, value in tensors.maps.items()}
+    maps["fov"] = (maps["fov"] >= 0.5).float()
+    return ImageTensors(tensors.id, image, maps)
 
 
 def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Sample], resume: bool = False,
@@ -62,14 +81,14 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         task.model.load_state_dict(init.state_dict())
         earlier_seconds = float(init_meta.get("train_seconds", 0.0))
     task.model.to(memory_format=torch.channels_last)
-    data = VesselDataModule([_tensors(s) for s in train], [_tensors(s) for s in val], config.crop,
+    data = VesselDataModule([_tensors(s, config.fov_diameter) for s in train], [_tensors(s) for s in val], config.crop,
                             config.samples_per_epoch, config.batch_size, config.augment, config.seed,
                             config.num_workers, config.camera_augment)
 
     def export(fitted: Fitted) -> None:
-        diameters = [fov_diameter(s.fov) for s in train]
+        diameter = config.fov_diameter or float(np.median([fov_diameter(s.fov) for s in train]))
         meta = {"backbone": config.backbone, "dataset": config.dataset, "val_av_score": fitted.score,
-                "val_ids": [s.id for s in val], "fov_diameter": float(np.median(diameters)),
+                "val_ids": [s.id for s in val], "fov_diameter": float(diameter),
                 "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": fitted.seconds + earlier_seconds,
                 "init": config.init}
         save_av_model(fitted.model, weights, meta)
@@ -90,7 +109,7 @@ def evaluate_av_run(run: Run, split: str = "test", device: str = "cpu") -> AVEva
     out = run.path / split / "av"
 
     def predict(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        maps = predictor.predict_scaled(sample.image)
+        maps = predictor.predict_scaled(sample.image, scale_factor(sample.fov, meta["fov_diameter"]))
         for array in (maps.artery, maps.vein, maps.vessel):
             array[~sample.fov] = 0
         classes = av_label_map(maps.artery, maps.vein, maps.vessel >= meta["vessel_threshold"])

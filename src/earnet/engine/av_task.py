@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from earnet.av_metrics import COUNT_KEYS, av_counts, av_label_map, av_scores
+from earnet.data.resolution import scale_factor
 from earnet.data.rite import ARTERY, BACKGROUND, CROSSING, UNCERTAIN, VEIN
 from earnet.data.transforms import normalise
 from earnet.engine.task import CropEpochTask
@@ -78,14 +80,27 @@ class AVTask(CropEpochTask):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        image = normalise(batch["image"])
-        probability = torch.sigmoid(sliding_window(self, image, VAL_TILE, out_channels=3))[0].float().cpu().numpy()
+        fov = batch["fov"][0, 0].cpu().numpy() > 0
+        probability = self._val_probability(batch["image"], fov)
         artery, vein, vessel = probability
         predicted = av_label_map(artery, vein, vessel >= 0.5)
-        fov = batch["fov"][0, 0].cpu().numpy() > 0
         counts = av_counts(artery, vein, predicted, reference_classes(batch), fov)
         self._counts.append(torch.tensor([counts[k] for k in COUNT_KEYS], dtype=torch.float64,
                                          device=self.device))
+
+    def _val_probability(self, image: torch.Tensor, fov: np.ndarray) -> np.ndarray:
+        """``(3, H, W)`` probabilities of a full-size image, at the training resolution as
+        :class:`earnet.inference.av.AVPredictor` does it (resize, predict, resize back)."""
+        height, width = image.shape[-2:]
+        factor = scale_factor(fov, self.config.get("fov_diameter"))
+        if factor != 1.0:
+            size = (round(height * factor), round(width * factor))
+            image = F.interpolate(image, size=size, mode="bicubic", align_corners=False,
+                                  antialias=factor < 1).clamp(0, 1)
+        probability = torch.sigmoid(sliding_window(self, normalise(image), VAL_TILE, out_channels=3)).float()
+        if factor != 1.0:
+            probability = F.interpolate(probability, size=(height, width), mode="bilinear", align_corners=False)
+        return probability[0].cpu().numpy()
 
     def on_validation_epoch_end(self) -> None:
         if not self._counts:
