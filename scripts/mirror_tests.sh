@@ -15,7 +15,7 @@ data      test_check.py test_datasets.py test_download.py test_fov.py test_resol
 models    test_backbones.py test_models.py
 inference test_fusion.py test_inference_front.py test_tiling_predictor.py
 engine    test_resume.py test_training_cli.py test_training_parts.py
-measure   test_measure_cli.py test_measure_data.py test_measure_geometry.py test_measure_synthetic.py
+measure   test_measure_graph.py test_measure_cli.py test_measure_data.py test_measure_geometry.py test_measure_synthetic.py
 serve     serve_helpers.py test_serve_api.py test_serve_browser.py test_serve_cli.py test_serve_soak.py
 runtime   test_onnx.py test_onnx_av.py
 sweep     test_summarize.py test_sweep.py test_sweep_e2e.py
