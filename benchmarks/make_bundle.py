@@ -8,16 +8,24 @@ the test photographs' maps, which are read back (16-bit) and scored at the bundl
 threshold inside the dataset's FOV masks, as `earnet evaluate` does.
 
     python benchmarks/make_bundle.py runs/bench-drive drive
+
+``--stage1-of BUNDLE --results RUN.json`` instead ships a two-stage bundle's stage 1 alone
+(half the time per photograph), at the stage-1 threshold its run chose on validation
+(read from the run's results file written by train_benchmark.py):
+
+    python benchmarks/make_bundle.py --stage1-of all --results benchmarks/results/drive+chase_db1+stare.json general
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 
-from earnet.bundle import WEIGHTS_DIR, save_bundle
+from earnet.bundle import WEIGHTS_DIR, resolve, save_bundle
+from earnet.config import TrainConfig, config_from_dict
 from earnet.engine.run import Run, dataset_split
 from earnet.export import bundle_from_run
 from earnet.inference.loader import from_bundle
@@ -42,15 +50,15 @@ def best_stage(run: Run) -> tuple[str, float]:
     return name, scores[name]
 
 
-def segment_metrics(bundle: Path, run: Run) -> dict[str, dict[str, float]]:
+def segment_metrics(bundle: Path, config: TrainConfig) -> dict[str, dict[str, float]]:
     """Pooled test metrics of ``earnet segment`` + ``earnet evaluate`` with this bundle: over the
     whole test split (key ``""``) and, for a combined dataset, over each source's test images."""
     segmenter = load_segmenter(bundle)
-    dataset = run.config().dataset
+    dataset = config.dataset
     sources = dataset.split("+") if "+" in dataset else []
     accumulators = {key: MetricAccumulator(segmenter.threshold) for key in ["", *sources]}
     with tempfile.TemporaryDirectory() as maps:
-        for sample in dataset_split(run.config(), "test"):
+        for sample in dataset_split(config, "test"):
             written = write_maps(Path(maps) / sample.id, sample.image, segmenter.segment(sample.image))
             stored = read_probability(written[0])  # <stem>_prob.png, as earnet evaluate reads it
             for key, accumulator in accumulators.items():
@@ -60,19 +68,44 @@ def segment_metrics(bundle: Path, run: Run) -> dict[str, dict[str, float]]:
             for key, accumulator in accumulators.items()}
 
 
+def stage1_of(source: str, results: Path, out: Path) -> tuple[Path, TrainConfig, float]:
+    """``source``'s stage 1 as its own bundle at ``out``, with the run's stage-1 threshold and
+    validation F1 (from ``results``); returns the file, the run's config and that F1."""
+    record = json.loads(results.read_text())
+    stage1 = record["variants"]["stage1"]
+    trained = from_bundle(resolve(source))
+    dropped = ("format", "earnet_version", "run_test_metrics", "test_metrics", "test_metrics_by_dataset",
+               "refinement", "attention_weight", "val_f1", "selected_by", "stage", "threshold")
+    meta = {k: v for k, v in trained.metadata.items() if k not in dropped}
+    meta.update(stage="stage1", threshold=float(stage1["threshold"]), val_f1=float(stage1["best_val_f1"]),
+                selected_by=f"stage 1 of the `{source}` bundle's run (threshold chosen on its validation images)")
+    save_bundle(out, trained.stage1, None, meta)
+    return out, config_from_dict(record["config"], str(results)), float(stage1["best_val_f1"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path)
+    parser.add_argument("run", type=Path, nargs="?", help="the benchmark run folder (not with --stage1-of)")
     parser.add_argument("name")
     parser.add_argument("--stage", help="bundle this stage instead of the best on validation")
+    parser.add_argument("--stage1-of", metavar="BUNDLE", help="ship this bundle's stage 1 alone")
+    parser.add_argument("--results", type=Path, help="with --stage1-of: the run's results JSON (train_benchmark.py)")
     args = parser.parse_args()
-    run = Run(args.run)
-    stage, score = (args.stage, float("nan")) if args.stage else best_stage(run)
-    out = bundle_from_run(args.run, stage, WEIGHTS_DIR / f"{args.name}.safetensors",
-                          {"selected_by": "best validation F1" if not args.stage else "given", "val_f1": score})
+    target = WEIGHTS_DIR / f"{args.name}.safetensors"
+    if args.stage1_of:
+        if args.results is None:
+            parser.error("--stage1-of needs --results")
+        out, config, score = stage1_of(args.stage1_of, args.results, target)
+        stage = "stage1"
+    else:
+        run = Run(args.run)
+        stage, score = (args.stage, float("nan")) if args.stage else best_stage(run)
+        out = bundle_from_run(args.run, stage, target,
+                              {"selected_by": "best validation F1" if not args.stage else "given", "val_f1": score})
+        config = run.config()
     trained = from_bundle(out)
     meta = {k: v for k, v in trained.metadata.items() if k not in ("format", "earnet_version", "run_test_metrics")}
-    measured = segment_metrics(out, run)
+    measured = segment_metrics(out, config)
     meta["test_metrics"] = measured.pop("")
     if measured:
         meta["test_metrics_by_dataset"] = measured

@@ -8,10 +8,11 @@ import pytest
 from earnet.bundle import bundled_models, read_bundle_metadata
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
+from earnet.defaults import DEFAULT_MODEL
 from earnet.inference.loader import load_trained_model
 from earnet.segment import load_segmenter
 
-SHIPPED = ("all", "chase_db1", "drive", "stare")
+SHIPPED = ("all", "chase_db1", "drive", "general", "stare")
 
 
 def test_every_promised_model_ships_small_with_complete_metadata() -> None:
@@ -26,7 +27,15 @@ def test_every_promised_model_ships_small_with_complete_metadata() -> None:
             assert key in meta, f"{name}: no {key}"
         assert 0 < meta["threshold"] < 1 and meta["fov_diameter"] > 100
         assert 0.75 < meta["test_metrics"]["f1"] < 1 and 0.95 < meta["test_metrics"]["auc_roc"] < 1
-    assert set(read_bundle_metadata(models["all"])["test_metrics_by_dataset"]) == {"drive", "chase_db1", "stare"}
+    for name in ("all", "general"):
+        assert set(read_bundle_metadata(models[name])["test_metrics_by_dataset"]) == {"drive", "chase_db1", "stare"}
+
+
+def test_default_model_is_one_stage_and_trained_on_several_cameras() -> None:
+    # the default must be fast (one network) and generalise (several datasets): BENCHMARKS.md, issue 8
+    meta = read_bundle_metadata(bundled_models()[DEFAULT_MODEL])
+    assert meta["refinement"] == "none" and "+" in meta["dataset"]
+    assert load_segmenter().metadata["dataset"] == meta["dataset"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)

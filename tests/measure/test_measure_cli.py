@@ -12,6 +12,7 @@ from PIL import Image
 
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
+from earnet.defaults import DEFAULT_MODEL
 
 
 def band_mask(h: int = 120, w: int = 140, rows: tuple[int, ...] = (40,), width: int = 5) -> np.ndarray:
@@ -146,7 +147,7 @@ def test_photograph_is_segmented_with_the_bundled_model(tmp_path: Path) -> None:
     assert 0.02 < float(row["vessel_density [fraction]"]) < 0.3
     assert int(row["segments [count]"]) > 5
     assert (out / "photo_mask.png").is_file() and (out / "photo_measure.png").is_file()
-    assert json.loads((out / "measurements.json").read_text())["settings"]["model"] == "drive"
+    assert json.loads((out / "measurements.json").read_text())["settings"]["model"] == DEFAULT_MODEL
 
 
 def test_a_segment_output_folder_is_measured_once_per_photograph(tmp_path: Path) -> None:

@@ -28,11 +28,15 @@ def chromium() -> str:
     return path
 
 
+MODEL = "drive"
+"""A two-stage model, so the page also shows an error-attention panel."""
+
+
 def _segment_cli(photo, out, *extra: str) -> np.ndarray:  # noqa: ANN001
     """``earnet segment PHOTO --out OUT EXTRA`` (in this process: the same code, without a second torch start-up)."""
     from earnet.cli.main import main
 
-    assert main(["segment", str(photo), "--out", str(out), "--no-progress", *extra]) == 0
+    assert main(["segment", str(photo), "--out", str(out), "--no-progress", "--model", MODEL, *extra]) == 0
     return np.asarray(Image.open(out / f"{photo.stem}_mask.png"))
 
 
@@ -42,7 +46,7 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
     photo = tmp_path / "retina.png"
     Image.fromarray(np.asarray(retina())[..., :3]).save(photo)
     height, width = np.asarray(retina()).shape[:2]
-    with serve() as (url, _), sync_api.sync_playwright() as playwright:
+    with serve("--model", MODEL) as (url, _), sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         problems: list[str] = []
@@ -121,5 +125,5 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
     assert np.array_equal(np.asarray(page_moved), cli_moved)
     assert np.array_equal(read_binary(moved_mask), cli_moved > 0)
     assert not np.array_equal(cli_moved, cli_default)
-    assert numbers["threshold"] == threshold and numbers["model"] == "drive"
+    assert numbers["threshold"] == threshold and numbers["model"] == MODEL
     assert numbers["measurements"]["vessel_pixels"] == int((cli_moved > 0).sum())
