@@ -10,13 +10,14 @@ with the default bundle in a fresh process; the peak resident set size comes fro
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from results_file import write_results
 
 RESULTS = Path(__file__).parent / "results" / "memory.json"
 WIDTH, HEIGHT, FOV = 12000, 9000, 9000
@@ -53,11 +54,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         photo = Path(folder) / "big.jpg"
         make_photograph(photo)
-        record = {"input": f"{WIDTH}x{HEIGHT} JPEG, FOV {FOV} px, default bundle (drive)",
-                  "command": "earnet segment big.jpg --out OUT --no-progress", "src": str(args.src),
-                  "date": datetime.date.today().isoformat(), **measure(photo, Path(folder) / "out", args.src)}
-    args.results.parent.mkdir(exist_ok=True)
-    args.results.write_text(json.dumps(record, indent=2) + "\n")
+        record = write_results(args.results, input=f"{WIDTH}x{HEIGHT} JPEG, FOV {FOV} px, default bundle",
+                               command="earnet segment big.jpg --out OUT --no-progress", src=str(args.src),
+                               **measure(photo, Path(folder) / "out", args.src))
     print(json.dumps(record, indent=2))
     return 0
 

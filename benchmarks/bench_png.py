@@ -10,7 +10,6 @@ wall times and the encoded sizes. Results go to benchmarks/results/png.json.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import json
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from results_file import write_results
 
 from earnet.io import png_bytes, probability_to_uint16, read_rgb
 from earnet.segment import load_segmenter
@@ -62,11 +62,8 @@ def main() -> int:
             best(pillow_bytes, array, args.repeat)
         rows[name] = {"strips_s": round(t_strips, 4), "strips_bytes": s_strips,
                       "pillow_s": round(t_pillow, 4), "pillow_bytes": s_pillow}
-    record = {"input": "DRIVE 01_test (565x584), default bundle's maps", "repeat": args.repeat,
-              "command": "python benchmarks/bench_png.py --drive ../shared/data/DRIVE",
-              "date": datetime.date.today().isoformat(), "maps": rows}
-    args.results.parent.mkdir(exist_ok=True)
-    args.results.write_text(json.dumps(record, indent=2) + "\n")
+    record = write_results(args.results, input="DRIVE 01_test (565x584), default bundle's maps", repeat=args.repeat,
+                           maps=rows)
     print(json.dumps(record, indent=2))
     return 0
 

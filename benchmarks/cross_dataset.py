@@ -17,13 +17,12 @@ Each `--model` is `LABEL=BUNDLE` or a bundled model's name. Results: one record 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from results_file import write_results
 
 from earnet.data.registry import DATASETS, get_dataset
 
@@ -65,13 +64,9 @@ def main() -> int:
             records.append({"model": label, "bundle": model, "dataset": dataset, **record})
             print(f"{label:>24} on {dataset:<10} F1 {record['pooled']['f1']:.4f}  AUC {record['pooled']['auc_roc']:.4f}",
                   flush=True)
-    document = {"protocol": "test split; `earnet segment` (derived FOV, resolution rule, the model's threshold) then "
-                "`earnet evaluate` inside the dataset's FOV against the first observer; pooled over pixels",
-                "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
-                "records": records}
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(document, indent=2) + "\n")
+    write_results(args.results, protocol="test split; `earnet segment` (derived FOV, resolution rule, the model's "
+                  "threshold) then `earnet evaluate` inside the dataset's FOV against the first observer; pooled over "
+                  "pixels", records=records)
     return 0
 
 

@@ -17,10 +17,8 @@ the FOV, at the model's own threshold (pooled F1, AUC-ROC).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from results_file import write_results
 
 from earnet.data.registry import DATASETS, get_dataset
 from earnet.metrics import MetricAccumulator
@@ -90,14 +89,9 @@ def main() -> int:
                 print(f"{label:>16} {dataset:<10} x{args.upsample:g} photo, working diameter x{factor:g}: "
                       f"F1 {record['f1']:.4f} AUC {record['auc_roc']:.4f} {record['seconds_per_image']:.2f} s/image",
                       flush=True)
-    document = {"protocol": "test split enlarged (photograph bicubic; labels and FOV as fractions cut at 0.5); "
-                "segmented at working FOV diameter = factor x the model's training diameter; pooled F1/AUC "
-                "inside the FOV at the enlarged size, the model's own threshold",
-                "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
-                "records": records}
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(document, indent=2) + "\n")
+    write_results(args.results, protocol="test split enlarged (photograph bicubic; labels and FOV as fractions cut at "
+                  "0.5); segmented at working FOV diameter = factor x the model's training diameter; pooled F1/AUC "
+                  "inside the FOV at the enlarged size, the model's own threshold", records=records)
     return 0
 
 

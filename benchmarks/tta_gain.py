@@ -13,16 +13,15 @@ median seconds per image (relative cost; absolute timings belong to bench_segmen
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from results_file import write_results
 
 from earnet.engine.run import Run, dataset_split
 from earnet.metrics import MetricAccumulator
@@ -68,15 +67,12 @@ def main() -> int:
                   f"{record['seconds_per_image']:.2f} s/image", flush=True)
     gains = {tta: [r["f1"] - base["f1"] for r, base in zip(records[i::3], records[0::3])]
              for i, tta in enumerate(MODES) if tta != "none"}
-    document = {"protocol": "each run's own validation images (split.json), derived FOV, the run's threshold; "
-                "pooled F1/AUC-ROC; seconds are medians under whatever load the machine had (relative only)",
-                "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
-                "f1_gain_mean": {tta: float(np.mean(v)) for tta, v in gains.items()},
-                "f1_gain_std": {tta: float(np.std(v, ddof=1)) if len(v) > 1 else None for tta, v in gains.items()},
-                "records": records}
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(document, indent=2) + "\n")
+    document = write_results(
+        args.results, protocol="each run's own validation images (split.json), derived FOV, the run's threshold; "
+        "pooled F1/AUC-ROC; seconds are medians under whatever load the machine had (relative only)",
+        f1_gain_mean={tta: float(np.mean(v)) for tta, v in gains.items()},
+        f1_gain_std={tta: float(np.std(v, ddof=1)) if len(v) > 1 else None for tta, v in gains.items()},
+        records=records)
     print(json.dumps({k: document[k] for k in ("f1_gain_mean", "f1_gain_std")}))
     return 0
 
