@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from results_file import write_results
+from results_file import labelled_model, read_records, upsert, write_results
 
 from earnet.data.registry import DATASETS, get_dataset
 
@@ -55,13 +55,12 @@ def main() -> int:
     parser.add_argument("--results", type=Path, required=True)
     args = parser.parse_args()
 
-    records = json.loads(args.results.read_text())["records"] if args.results.is_file() else []
+    records = read_records(args.results)
     for item in args.model:
-        label, _, model = item.partition("=") if "=" in item else (item, "", item)
+        label, model = labelled_model(item)
         for dataset in args.datasets.split(","):
             record = score(model, dataset, args.root, args.work / label / dataset)
-            records = [r for r in records if (r["model"], r["dataset"]) != (label, dataset)]
-            records.append({"model": label, "bundle": model, "dataset": dataset, **record})
+            records = upsert(records, {"model": label, "bundle": model, "dataset": dataset, **record}, "model", "dataset")
             print(f"{label:>24} on {dataset:<10} F1 {record['pooled']['f1']:.4f}  AUC {record['pooled']['auc_roc']:.4f}",
                   flush=True)
     write_results(args.results, protocol="test split; `earnet segment` (derived FOV, resolution rule, the model's "

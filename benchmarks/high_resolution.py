@@ -17,7 +17,6 @@ the FOV, at the model's own threshold (pooled F1, AUC-ROC).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from results_file import write_results
+from results_file import labelled_model, read_records, upsert, write_results
 
 from earnet.data.registry import DATASETS, get_dataset
 from earnet.metrics import MetricAccumulator
@@ -75,17 +74,15 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
-    records = json.loads(args.results.read_text())["records"] if args.results.is_file() else []
+    records = read_records(args.results)
     for item in args.model:
-        label, _, model = item.partition("=") if "=" in item else (item, "", item)
+        label, model = labelled_model(item)
         for dataset in args.datasets.split(","):
             for factor in (float(f) for f in args.diameters.split(",")):
                 record = score(model, dataset, args.root, args.upsample, factor)
-                key = (label, dataset, args.upsample, factor)
-                records = [r for r in records
-                           if (r["model"], r["dataset"], r["upsample"], r["diameter_factor"]) != key]
-                records.append({"model": label, "bundle": model, "dataset": dataset, "upsample": args.upsample,
-                                "diameter_factor": factor, **record})
+                records = upsert(records, {"model": label, "bundle": model, "dataset": dataset,
+                                           "upsample": args.upsample, "diameter_factor": factor, **record},
+                                 "model", "dataset", "upsample", "diameter_factor")
                 print(f"{label:>16} {dataset:<10} x{args.upsample:g} photo, working diameter x{factor:g}: "
                       f"F1 {record['f1']:.4f} AUC {record['auc_roc']:.4f} {record['seconds_per_image']:.2f} s/image",
                       flush=True)

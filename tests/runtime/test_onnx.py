@@ -42,6 +42,15 @@ def run_without_torch(code: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
+def run_runtime_cli(*args: object) -> subprocess.CompletedProcess:
+    """``earnet-onnx ARGS`` where torch, scipy and scikit-image cannot be imported (checked on success too)."""
+    argv = [str(arg) for arg in args]
+    return run_without_torch(
+        f"from earnet.runtime.cli import main; code = main({argv!r}); "
+        "assert code != 0 or not {'torch', 'scipy', 'skimage'} & set(sys.modules), 'a blocked module was imported'; "
+        "sys.exit(code)")
+
+
 @pytest.fixture(scope="module")
 def drive_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "drive.onnx"
@@ -214,8 +223,7 @@ def test_truncated_or_foreign_onnx_is_one_line_exit_2(drive_onnx: Path, tmp_path
     onnx.save(model, str(foreign))
     for path, problem in ((truncated, "not a readable ONNX model"), (foreign, "not an earnet ONNX export"),
                           (tmp_path / "missing.onnx", "model file not found")):
-        done = run_without_torch(f"from earnet.runtime.cli import main; sys.exit(main([{str(path)!r}, {str(photo)!r}, "
-                                 f"'--out', {str(tmp_path / 'out')!r}]))")
+        done = run_runtime_cli(path, photo, "--out", tmp_path / "out")
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2, done.stderr
         assert len(lines) == 1 and lines[0].startswith(f"earnet: error: {path}: {problem}"), done.stderr
@@ -233,11 +241,7 @@ def test_runtime_without_torch_matches_earnet_segment(drive_onnx: Path, tmp_path
     for name, image in photos.items():
         Image.fromarray(image).save(tmp_path / f"{name}.png")
     out = tmp_path / "out"
-    done = run_without_torch(
-        f"from earnet.runtime.cli import main; code = main([{str(drive_onnx)!r}, {str(tmp_path)!r}, '--out', "
-        f"{str(out)!r}, '--error-attention']); "
-        f"assert not {{'torch', 'scipy', 'skimage'}} & set(sys.modules), 'a blocked module was imported'; "
-        "sys.exit(code)")
+    done = run_runtime_cli(drive_onnx, tmp_path, "--out", out, "--error-attention")
     assert done.returncode == 0, done.stderr
     segmenter = fp32_segmenter()
     for name, image in photos.items():

@@ -11,7 +11,7 @@ from conftest import shared_dataset
 from PIL import Image
 from scipy import ndimage
 from skimage.morphology import skeletonize as skimage_skeletonize
-from test_onnx import run_without_torch
+from test_onnx import run_runtime_cli
 
 from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
@@ -156,11 +156,7 @@ def test_runtime_av_without_torch_matches_earnet_segment_av(av_onnx: Path, tmp_p
     for name, image in photos.items():
         Image.fromarray(image).save(tmp_path / f"{name}.png")
     out = tmp_path / "out"
-    done = run_without_torch(
-        f"from earnet.runtime.cli import main; code = main([{str(av_onnx)!r}, {str(tmp_path)!r}, '--out', "
-        f"{str(out)!r}, '--av']); "
-        f"assert not {{'torch', 'scipy', 'skimage'}} & set(sys.modules), 'a blocked module was imported'; "
-        "sys.exit(code)")
+    done = run_runtime_cli(av_onnx, tmp_path, "--out", out, "--av")
     assert done.returncode == 0, done.stderr
     segmenter = fp32_av_segmenter()
     for name, image in photos.items():
@@ -199,8 +195,7 @@ def test_av_on_a_vessel_only_graph_is_one_line_exit_2(tmp_path: Path) -> None:
         load_onnx(model).segment_av(generate_fundus(0, 64).image)
     photo = tmp_path / "p.png"
     Image.fromarray(generate_fundus(0, 64).image).save(photo)
-    done = run_without_torch(f"from earnet.runtime.cli import main; sys.exit(main([{str(model)!r}, {str(photo)!r}, "
-                             f"'--out', {str(tmp_path / 'out')!r}, '--av']))")
+    done = run_runtime_cli(model, photo, "--out", tmp_path / "out", "--av")
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "--av needs a graph with artery/vein outputs" in lines[0]
     assert not (tmp_path / "out").exists()
