@@ -74,6 +74,19 @@ def test_grouping_is_mean_and_sample_std_over_seeds(runs: Path) -> None:
     assert rows[("paper", "stage1")]["train_min"].mean == pytest.approx(1.0)
 
 
+def test_gain_is_paired_with_the_same_runs_stage1(runs: Path) -> None:
+    records = [r for path in find_runs([runs]) for r in read_run(path)]
+    table = summarize(records, ["test_f1", "test_f1_gain", "val_f1_gain"])
+    rows = {(row["refinement"], row["stage"]): row for row in table.rows}
+    gains = [RESULTS[("correct", seed)][1] - RESULTS[("correct", seed)][0] for seed in (0, 1, 2)]  # .02 .02 .08
+    gain = rows[("correct", "stage2-correct")]["test_f1_gain"]
+    assert gain.n == 3 and gain.mean == pytest.approx(sum(gains) / 3)
+    assert gain.std == pytest.approx(math.sqrt(sum((g - 0.04) ** 2 for g in gains) / 2))
+    assert rows[("paper", "stage2-paper")]["test_f1_gain"].mean == pytest.approx(-0.02)
+    assert rows[("correct", "stage2-correct")]["val_f1_gain"].mean == pytest.approx(0.73 - 0.5)
+    assert rows[("correct", "stage1")]["test_f1_gain"] is None  # stage 1 has nothing to be paired with
+
+
 def test_single_runs_have_no_std_and_ungrouped_rows_show_the_seed(runs: Path) -> None:
     records = read_run(runs / "paper-s0")
     table = summarize(records, ["test_f1"])

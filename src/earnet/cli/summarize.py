@@ -20,7 +20,8 @@ the same settings are grouped as mean ± sample standard deviation (n - 1) over 
 runs ('runs' counts them). Metrics: val_f1 (best validation F1, RUN/<stage>/stage.json),
 test_<m> pooled over the test pixels and test_<m>_mean averaged over test images
 (RUN/test/<stage>/metrics.json), train_min (a refiner's includes stage 1 and the fold
-models), params."""
+models), params, and <m>_gain for val_f1, test_f1, test_auc_roc, test_f1_mean: a refiner's
+value minus its own run's stage 1 value (paired per seed, so stage 1's seed noise cancels)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                "test metrics, grouped over seeds as mean ± std.",
                                    epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     parser.add_argument("runs", metavar="RUNS", type=Path, nargs="+", help="run folders or folders holding runs")
-    parser.add_argument("--metrics", metavar="M,M", help="metric columns (default: val_f1,test_f1,test_auc_roc,"
-                                                         "test_se,test_sp,test_f1_mean,train_min)")
+    parser.add_argument("--metrics", metavar="M,M", help="metric columns (default: val_f1,test_f1,test_f1_gain,"
+                                                         "test_auc_roc,test_se,test_sp,test_f1_mean,train_min)")
     parser.add_argument("--by", metavar="KEY,KEY", help="group by these config keys (default: those that differ)")
     parser.add_argument("--no-group", action="store_true", help="one row per run and stage")
     parser.add_argument("--stage", metavar="NAME", action="append",

@@ -5,6 +5,9 @@ Reads only what runs leave on disk: ``RUN/config.yaml``, ``RUN/<stage>/stage.jso
 Each (run, stage) is a row; rows with equal settings (every config key that differs
 between the runs, except ``seed`` and ``root``, plus the stage) are grouped, and each
 metric becomes mean ± sample standard deviation (n − 1 in the denominator) over them.
+A ``*_gain`` metric is a refiner's score minus its own run's stage 1 score: paired per
+run, so the seed-to-seed spread of stage 1 cancels and mean ± std says whether stage 2
+pays beyond the noise.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ import yaml
 from earnet.exceptions import InputError
 
 SCORES = ("acc", "se", "sp", "precision", "f1", "iou", "mcc", "auc_roc", "auc_pr", "cldice")
-METRICS = ("val_f1", "train_min", "params", *(f"test_{s}" for s in SCORES), *(f"test_{s}_mean" for s in SCORES))
-DEFAULT_METRICS = ("val_f1", "test_f1", "test_auc_roc", "test_se", "test_sp", "test_f1_mean", "train_min")
+GAINS = ("val_f1", "test_f1", "test_auc_roc", "test_f1_mean")
+"""Metrics that also get a ``<metric>_gain`` column: the stage's value minus its run's stage 1's."""
+METRICS = ("val_f1", "train_min", "params", *(f"test_{s}" for s in SCORES), *(f"test_{s}_mean" for s in SCORES),
+           *(f"{m}_gain" for m in GAINS))
+DEFAULT_METRICS = ("val_f1", "test_f1", "test_f1_gain", "test_auc_roc", "test_se", "test_sp", "test_f1_mean",
+                   "train_min")
 NEVER_GROUPED_BY = ("seed", "root")
 FORMATS = ("text", "csv", "markdown", "json")
 
@@ -117,6 +124,12 @@ def read_run(run: Path) -> list[RunRecord]:
                 metrics[f"test_{score}"] = (test.get("pooled") or {}).get(score)
                 metrics[f"test_{score}_mean"] = (test.get("mean") or {}).get(score)
         records.append(RunRecord(run, stage, config, metrics))
+    baseline = next((r.metrics for r in records if r.stage == "stage1"), None)
+    for record in records:
+        for name in GAINS:
+            paired = None if record.stage == "stage1" or baseline is None else baseline[name]
+            value = record.metrics[name]
+            record.metrics[f"{name}_gain"] = None if paired is None or value is None else value - paired
     return records
 
 
