@@ -81,7 +81,7 @@ FIELD_HELP = {
     "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_wide",
     "init": "start from these weights (rite: an A/V model.safetensors trained on the same split)",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
-    "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce or dice (inside the FOV)",
+    "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce, dice or bce_dice_cldice (+ clDice for thin vessels; inside the FOV)",
     "aux_weight_scale": "scale of the auxiliary-output losses", "patience": "early-stopping epochs (0: off)",
     "seed": "random seed (also picks the validation images and folds)",
     "precision": "bf16-mixed, 32-true, 16-mixed", "accelerator": "cpu, gpu, auto",
@@ -96,7 +96,7 @@ FIELD_HELP = {
                       "crops centred on stage-1 errors); loss (error pixels weigh 3x in the segmentation loss)",
     "threshold": "validation (best F1 on the validation images; 'auto' is the same) or a value in (0, 1]",
 }
-CHOICES = {"refinement": ("paper", "correct"), "loss": ("bce_dice", "bce", "dice"),
+CHOICES = {"refinement": ("paper", "correct"), "loss": ("bce_dice", "bce", "dice", "bce_dice_cldice"),
            "error_guidance": ("none", "crops", "loss")}
 POSITIVE = ("val_count", "crop", "samples_per_epoch", "epochs", "batch_size", "num_nodes", "accumulate_grad_batches",
             "val_every", "stage2_epochs", "folds")
