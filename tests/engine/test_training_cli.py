@@ -63,6 +63,12 @@ def test_bad_training_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["train", "--stage", "2", "--out", str(run), "--no-progress"]) == 2
     assert "earnet errors" in capsys.readouterr().err
     assert not (run / "stage2-correct" / "model.safetensors").exists()
+    # a stage-2 flag the run's saved configuration would silently override
+    for flag in (["--stage2-epochs", "10"], ["--lr", "0.1"], ["--config", str(run / "config.yaml")]):
+        assert main(["train", "--stage", "2", "--out", str(run), "--no-progress", *flag]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(run / "config.yaml") in err[0] and f"{flag[0]} is not applied" in err[0]
+        assert not (run / "stage2-correct").exists()
     # an existing run without --resume, and --resume with a different config
     assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(run), *TINY]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from earnet.config import (
 from earnet.data.registry import list_datasets
 from earnet.engine.run import Run, open_run
 from earnet.evaluate import format_table
-from earnet.exceptions import EarnetError
+from earnet.exceptions import EarnetError, InputError
 
 FIT_EXAMPLES = """examples:
   earnet fit synthetic --out runs/synthetic                 # generated data, ~4 min on 2 cores
@@ -123,6 +123,24 @@ def _resumed_config(args: argparse.Namespace) -> TrainConfig | None:
     return None
 
 
+STAGE2_FLAGS = ("refinement", "in_sample", "error_guidance")
+"""The configuration flags ``train --stage 2`` applies; the rest come from the run's config.yaml."""
+
+
+def _refuse_unapplied_stage2_flags(args: argparse.Namespace, run: Run) -> None:
+    """Stage 2 trains with its run's saved configuration: a flag that would be silently
+    ignored (``--stage2-epochs 10`` on a run saved with 15) is an error instead."""
+    given = [key[4:] for key, value in vars(args).items()
+             if key.startswith("cfg_") and value is not None and key[4:] not in STAGE2_FLAGS]
+    if args.config:
+        given.insert(0, "config")
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise InputError(run.config_file, f"{flag} is not applied by 'train --stage 2', which trains with this "
+                                          f"run's saved configuration (only --refinement, --in-sample and "
+                                          f"--error-guidance choose the variant); edit config.yaml or start a new run")
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train one stage."""
     from earnet.engine.pipeline import run_stage1, run_stage2
@@ -135,6 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         run = Run(args.out)
         saved = run.config()
+        _refuse_unapplied_stage2_flags(args, run)
         result = run_stage2(run, refinement=args.cfg_refinement or saved.refinement,
                             in_sample=(args.cfg_in_sample.lower() in ("1", "true", "yes")) if args.cfg_in_sample
                             else saved.in_sample, resume=args.resume, progress=not args.no_progress,
