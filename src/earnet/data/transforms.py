@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -91,6 +92,43 @@ class RandomJPEG(v2.Transform):
         return tv_tensors.wrap(encoded.to(inpt.dtype) / 255, like=inpt)
 
 
+def rotate_scale_crop(inpt: torch.Tensor, angle: float, scale: float, crop: int) -> torch.Tensor:
+    """The central ``crop`` x ``crop`` of ``inpt`` (``(..., H, W)``) rotated by ``angle`` degrees
+    (counter-clockwise) and zoomed by ``scale`` about its centre, nearest-neighbour, zeros
+    outside: what ``v2.functional.affine`` then ``center_crop`` give, computed for the crop's
+    pixels only (a 128-px crop of a 244-px window: 3.6x fewer pixels to resample)."""
+    height, width = inpt.shape[-2:]
+    radians = math.radians(angle)
+    cos, sin = math.cos(radians) / scale, math.sin(radians) / scale
+    # output pixel (normalised to the crop) -> input pixel (normalised to the window)
+    theta = torch.tensor([[cos * crop / width, sin * crop / width, 0.0],
+                          [-sin * crop / height, cos * crop / height, 0.0]]).unsqueeze(0)
+    grid = F.affine_grid(theta, [1, 1, crop, crop], align_corners=False)
+    flat = inpt.reshape(1, -1, height, width)
+    out = F.grid_sample(flat.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return out.to(inpt.dtype).reshape(*inpt.shape[:-2], crop, crop)
+
+
+class RandomRotateScaleCrop(v2.Transform):
+    """Any rotation and a zoom from ``scale``, about the centre, then the central crop: the
+    distribution of ``RandomAffine(degrees=180, scale=scale)`` + ``CenterCrop(crop)``
+    (nearest-neighbour for every map, as there), at a fraction of the cost."""
+
+    def __init__(self, crop: int, scale: tuple[float, float]) -> None:
+        super().__init__()
+        self.crop = crop
+        self.scale = scale
+
+    def make_params(self, flat_inputs: list) -> dict:
+        return {"angle": float(torch.empty(1).uniform_(-180, 180)),
+                "scale": float(torch.empty(1).uniform_(*self.scale))}
+
+    def transform(self, inpt, params: dict):  # noqa: ANN001, ANN201 - torchvision's signature
+        if not isinstance(inpt, torch.Tensor):
+            return inpt
+        return tv_tensors.wrap(rotate_scale_crop(inpt, params["angle"], params["scale"], self.crop), like=inpt)
+
+
 SCALE_RANGE = (0.75, 1.33)
 CAMERA_SCALE_RANGE = (0.6, 1.6)
 """Zoom range of the camera-shift augmentation: vessel calibres of other cameras/resolutions."""
@@ -105,9 +143,9 @@ def training_augmentation(crop: int, augment: bool = True, camera: bool = False)
     """
     if not augment:
         return v2.Compose([v2.CenterCrop(crop)])
-    geometric = [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
-                 v2.RandomAffine(degrees=180, scale=CAMERA_SCALE_RANGE if camera else SCALE_RANGE),
-                 v2.CenterCrop(crop)]
+    # flips after the rotation: the same distribution (the angle is uniform), on fewer pixels
+    geometric = [RandomRotateScaleCrop(crop, CAMERA_SCALE_RANGE if camera else SCALE_RANGE),
+                 v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()]
     if not camera:
         return v2.Compose([*geometric, v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.2, hue=0.02),
                            RandomGamma()])
