@@ -79,7 +79,8 @@ FIELD_HELP = {
     "camera_augment": "also camera shift: wider zoom, blur, noise, uneven light, JPEG", "num_workers": "data loader processes",
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
     "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_wide",
-    "init": "start from these weights (rite: an A/V model.safetensors trained on the same split)",
+    "init": "start stage 1 from these weights: a bundle, a run folder or a stage's model.safetensors "
+            "(rite: an A/V model.safetensors trained on the same split)",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
     "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce, dice or bce_dice_cldice (+ clDice for thin vessels; inside the FOV)",
     "aux_weight_scale": "scale of the auxiliary-output losses", "patience": "early-stopping epochs (0: off)",
@@ -118,8 +119,6 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
         raise InputError(source, str(error)) from None
     from earnet.models.registry import list_models
 
-    if config.init and config.dataset.lower() != "rite":
-        raise InputError(source, "init (continue from weights) is supported for rite only")
     if config.dataset.lower() == "rite":  # artery/vein models
         from earnet.models.av import AV_MODELS
 

@@ -133,3 +133,52 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path: Path) -> None:
     assert not torch.equal(rank0["first_batch"], rank1["first_batch"]), "both ranks trained on the same crops"
     for name, value in rank0["state"].items():
         torch.testing.assert_close(value, rank1["state"][name], msg=f"{name} differs between ranks")
+
+
+def _parameters(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(path)).items() if "running_" not in k and "num_batches" not in k}
+
+
+def test_stage1_starts_from_init_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--init: a run folder's stage 1, a bundle or a stage file; with a vanishing learning rate the
+    trained weights are the initial ones (batch-norm statistics aside)."""
+    first = tmp_path / "first"
+    assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(first), *TINY]) == 0
+    start = _parameters(first / "stage1" / "model.safetensors")
+    for source in (first, first / "stage1" / "model.safetensors"):
+        tuned = tmp_path / f"tuned-{source.name}"
+        assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(tuned), *TINY,
+                     "--init", str(source), "--lr", "1e-12"]) == 0
+        end = _parameters(tuned / "stage1" / "model.safetensors")
+        assert end.keys() == start.keys()
+        for name in start:
+            torch.testing.assert_close(end[name], start[name], atol=1e-6, rtol=0)
+    from earnet.inference.loader import load_trained_model
+
+    bundled = {k: v for k, v in load_trained_model("general").stage1.state_dict().items() if "running_" not in k
+               and "num_batches" not in k}
+    assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(tmp_path / "from-general"), *TINY,
+                 "--init", "general", "--lr", "1e-12"]) == 0
+    end = _parameters(tmp_path / "from-general" / "stage1" / "model.safetensors")
+    assert all(torch.allclose(end[name], bundled[name].float(), atol=1e-6) for name in bundled)
+
+
+def test_bad_init_is_one_line_and_creates_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wide = tmp_path / "wide"
+    assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(wide), *TINY,
+                 "--backbone", "wnet_wide"]) == 0
+    assert main(["errors", str(wide), "--in-sample", "--no-progress"]) == 0
+    assert main(["train", "--stage", "2", "--out", str(wide), "--in-sample", "true", "--no-progress"]) == 0
+    capsys.readouterr()
+    cases = [(wide, "does not have the layers of backbone 'wnet'"),
+             (tmp_path / "missing.safetensors", "missing.safetensors"),
+             (wide / "stage2-correct-in_sample" / "model.safetensors", "is a stage-2 model")]
+    for source, problem in cases:
+        out = tmp_path / "never"
+        assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(out), *TINY,
+                     "--init", str(source)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and problem in err[0] and str(source) in err[0], err
+        assert not out.exists()

@@ -81,9 +81,14 @@ def _config(args: argparse.Namespace, dataset: str) -> TrainConfig:
 
 
 def preflight(config: TrainConfig, out: Path, resume: bool) -> None:
-    """Refuse to start a run (and create nothing) if its dataset fails ``earnet data check``."""
+    """Refuse to start a run (and create nothing) if its dataset fails ``earnet data check`` or
+    ``--init`` names weights that cannot start it."""
     from earnet.data.check import check_dataset
 
+    if config.init and config.dataset != "rite" and not resume:
+        from earnet.engine.pipeline import initial_weights
+
+        initial_weights(config.init, config.backbone)
     if resume or config.dataset == "synthetic":
         return
     report = check_dataset(config.dataset, config.root)

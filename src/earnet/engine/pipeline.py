@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from earnet.config import CHOICES, TrainConfig
 from earnet.data.resolution import rescale_sample
@@ -34,7 +35,7 @@ from earnet.io import (
     write_png,
     write_text,
 )
-from earnet.model_file import load_model
+from earnet.model_file import load_model, read_metadata
 from earnet.thresholds import VALIDATION, best_f1_over, parse_threshold
 from earnet.types import Sample
 
@@ -67,14 +68,39 @@ def _finish_stage(config: TrainConfig, folder: Path, predictor: Predictor, val: 
     return threshold
 
 
+def initial_weights(source: str | Path, backbone: str) -> dict[str, torch.Tensor]:
+    """Stage-1 weights to start training from (``--init``): a bundle (name or file), a run
+    folder (its stage 1) or a stage's ``model.safetensors``; refused unless every layer
+    fits ``backbone``."""
+    from earnet.inference.loader import load_trained_model
+    from earnet.models.registry import create_model
+
+    path = Path(source)
+    meta = read_metadata(path, "weights file") if path.is_file() else {}
+    if path.is_file() and "format" not in meta:  # a stage's own weights, not a bundle
+        if meta.get("refinement", "none") != "none":
+            raise InputError(path, "is a stage-2 model; --init takes a stage 1 (or a bundle or run folder)")
+        model = load_model(path)
+    else:
+        model = load_trained_model(source, "stage1" if path.is_dir() else None).stage1
+    state = model.state_dict()
+    expected = create_model(backbone).state_dict()
+    if {k: v.shape for k, v in state.items()} != {k: v.shape for k, v in expected.items()}:
+        raise InputError(source, f"its stage 1 does not have the layers of backbone {backbone!r}")
+    return state
+
+
 def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageResult:
-    """Train the segmenter on the training images (validation carved out)."""
+    """Train the segmenter on the training images (validation carved out), from ``config.init``'s
+    weights if given (fold models for out-of-fold error maps always start from scratch)."""
     config = run.config()
     train_ids, val_ids = train_val_ids(run, config)
     train, val = _samples(config, train_ids), _samples(config, val_ids)
     run.record_fov_diameter()
+    init = initial_weights(config.init, config.backbone) if config.init else None
     result = train_stage(config, run.stage1, 1, [to_image_tensors(s) for s in train],
-                         [to_image_tensors(s) for s in val], config.epochs, resume=resume, progress=progress)
+                         [to_image_tensors(s) for s in val], config.epochs, init=init, resume=resume,
+                         progress=progress)
     _finish_stage(config, run.stage1, Predictor(load_model(result.weights)), val)
     return result
 
