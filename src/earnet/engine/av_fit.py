@@ -15,14 +15,13 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from earnet.av_bundle import load_av_model, save_av_model
 from earnet.av_evaluate import AVEvaluation, evaluate_av, write_av_maps, write_av_report
 from earnet.av_metrics import av_label_map
 from earnet.config import TrainConfig
 from earnet.data.fov import fov_diameter
-from earnet.data.resolution import scale_factor
+from earnet.data.resolution import resize_tensor, scale_factor
 from earnet.data.rite import av_targets
 from earnet.engine.av_task import MONITOR, AVTask
 from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
@@ -49,13 +48,8 @@ def _tensors(sample: Sample, diameter: float | None = None) -> ImageTensors:
     factor = scale_factor(sample.fov, diameter)
     if factor == 1.0:
         return tensors
-    height, width = sample.fov.shape
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    shrink = factor < 1
-    image = F.interpolate(tensors.image[None], size=size, mode="bicubic", align_corners=False,
-                          antialias=shrink)[0].clamp_(0, 1)
-    maps = {key: F.interpolate(value[None, None], size=size, mode="bilinear", align_corners=False,
-                               antialias=shrink)[0, 0] for key, value in tensors.maps.items()}
+    image = resize_tensor(tensors.image, factor, "bicubic").clamp_(0, 1)
+    maps = {key: resize_tensor(value, factor, "bilinear") for key, value in tensors.maps.items()}
     maps["fov"] = (maps["fov"] >= 0.5).float()
     return ImageTensors(tensors.id, image, maps)
 
