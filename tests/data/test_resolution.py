@@ -10,7 +10,12 @@ import torch
 
 from earnet.data.fov import fov_diameter
 from earnet.data.registry import get_dataset
-from earnet.data.resolution import rescale_sample, resize_tensor, scale_factor, scaled_size
+from earnet.data.resolution import (
+    rescale_sample,
+    resize_tensor,
+    scale_factor,
+    scaled_size,
+)
 from earnet.data.synthetic import SyntheticDataset
 from earnet.exceptions import EarnetError
 
@@ -43,7 +48,7 @@ def test_one_tensor_resize_serves_samples_and_training_tensors() -> None:
     assert scaled_size((1, 1), 0.1) == (1, 1)
 
 
-def test_combined_dataset_prefixes_ids_and_keeps_splits(drive, chase, stare) -> None:  # noqa: ANN001
+def test_combined_dataset_prefixes_ids_and_keeps_splits(drive, chase, stare) -> None:
     root = drive.root.parent
     train = get_dataset("drive+chase_db1+stare", root, "train")
     test = get_dataset("drive+chase_db1+stare", root, "test")
