@@ -54,7 +54,7 @@ def main() -> int:
             av_s.append(result.seconds)
             # CPU seconds of the A/V step (all threads): what a machine with free cores would spend
             cpu = time.process_time()
-            artery, vein = segmenter.av_maps(sample.image, result.vessels.fov)
+            artery, vein = segmenter.av_maps(sample.image, result.vessels.fov, result.vessels.probability)
             start = time.perf_counter()
             if args.cleanup == "vote":
                 artery, vein = segment_vote(artery, vein, result.vessels.mask)

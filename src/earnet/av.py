@@ -18,12 +18,14 @@ import numpy as np
 from earnet.av_bundle import has_av, load_bundle_av
 from earnet.av_metrics import av_label_map
 from earnet.bundle import resolve
+from earnet.defaults import DEFAULT_AV_MODEL
 from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 from earnet.model_file import read_metadata
 from earnet.types import AVSegmentation
 
-DEFAULT_AV_MODEL = "drive_av"
+__all__ = ["CLEANUPS", "DEFAULT_AV_MODEL", "ArteryVeinSegmenter", "load_av_segmenter", "supports_av"]
+
 CLEANUPS = ("vote", "none")
 
 
@@ -79,7 +81,7 @@ class ArteryVeinSegmenter:
         """Vessels and their A/V labels of an RGB ``uint8`` ``(H, W, 3)`` photograph."""
         vessels = self.vessels.segment(image, fov, attention=attention)
         start = time.perf_counter()
-        artery, vein = self.av_maps(image, vessels.fov)
+        artery, vein = self.av_maps(image, vessels.fov, vessels.probability)
         if self.cleanup == "vote":
             from earnet.av_topology import segment_vote
 
@@ -87,12 +89,19 @@ class ArteryVeinSegmenter:
         classes = av_label_map(artery, vein, vessels.mask)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
-    def av_maps(self, image: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Artery and vein probabilities (0 outside ``fov``) at the photograph's size."""
+    def av_maps(self, image: np.ndarray, fov: np.ndarray,
+                vessel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Artery and vein probabilities (0 outside ``fov``) at the photograph's size.
+
+        ``vessel``: the bundle's vessel probability, which an A/V model with a vessel input
+        (``av_cascade``) sees; computed here when not given.
+        """
         from earnet.data.resolution import scale_factor
 
+        if self.predictor.needs_vessel and vessel is None:
+            vessel = self.vessels.segment(image, fov).probability
         scale = scale_factor(fov, self.training_fov_diameter)
-        maps = self.predictor.predict_scaled(image, scale)
+        maps = self.predictor.predict_scaled(image, scale, vessel)
         maps.artery[~fov] = 0
         maps.vein[~fov] = 0
         return maps.artery, maps.vein
