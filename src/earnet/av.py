@@ -79,9 +79,12 @@ class ArteryVeinSegmenter:
 
     def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True) -> AVSegmentation:
         """Vessels and their A/V labels of an RGB ``uint8`` ``(H, W, 3)`` photograph."""
-        vessels = self.vessels.segment(image, fov, attention=attention)
+        needs_vessel = self.predictor.needs_vessel
+        vessels = self.vessels.segment(image, fov, attention=attention, keep_working=needs_vessel)
         start = time.perf_counter()
-        artery, vein = self.av_maps(image, vessels.fov, vessels.probability)
+        vessel = vessels.working_probability if vessels.working_probability is not None else vessels.probability
+        artery, vein = self.av_maps(image, vessels.fov, vessel if needs_vessel else None)
+        vessels.working_probability = None
         if self.cleanup == "vote":
             from earnet.av_topology import segment_vote
 
@@ -94,12 +97,14 @@ class ArteryVeinSegmenter:
         """Artery and vein probabilities (0 outside ``fov``) at the photograph's size.
 
         ``vessel``: the bundle's vessel probability, which an A/V model with a vessel input
-        (``av_cascade``) sees; computed here when not given.
+        (``av_cascade``) sees, at the photograph's size or (as the ONNX graph has it) at the
+        working size, not cut to the FOV; computed here when not given.
         """
         from earnet.data.resolution import scale_factor
 
         if self.predictor.needs_vessel and vessel is None:
-            vessel = self.vessels.segment(image, fov).probability
+            result = self.vessels.segment(image, fov, keep_working=True)
+            vessel = result.working_probability if result.working_probability is not None else result.probability
         scale = scale_factor(fov, self.training_fov_diameter)
         maps = self.predictor.predict_scaled(image, scale, vessel)
         maps.artery[~fov] = 0

@@ -71,7 +71,8 @@ class AVPredictor:
     def predict_scaled(self, image: np.ndarray, factor: float = 1.0, vessel: np.ndarray | None = None) -> AVPrediction:
         """Predict an RGB ``uint8`` photograph resized by ``factor``; maps at the original size.
 
-        ``vessel``: the vessel probability at the photograph's size (models with a vessel input).
+        ``vessel``: the vessel probability (models with a vessel input), at the photograph's
+        size or already at the working size.
         """
         height, width = image.shape[:2]
         tensor = to_tensor_image(image)[None]
@@ -80,7 +81,7 @@ class AVPredictor:
             size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
             tensor = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False,
                                    antialias=factor < 1).clamp(0, 1)
-            if vessel_tensor is not None:
+            if vessel_tensor is not None and tuple(vessel_tensor.shape[-2:]) != size:
                 vessel_tensor = F.interpolate(vessel_tensor, size=size, mode="bilinear", align_corners=False,
                                               antialias=factor < 1)
         maps = self.predict_tensor(tensor, vessel_tensor if self.needs_vessel else None)
