@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from earnet.config import TrainConfig
+from earnet.engine.av_fit import vessel_probabilities
 from earnet.engine.av_task import av_loss
+from earnet.exceptions import InputError
 from earnet.models.av import create_av_model
 
 
@@ -50,3 +54,9 @@ def test_deep_av_network_keeps_any_size() -> None:
     with torch.no_grad():
         out = deep(torch.randn(1, 3, 37, 50))
     assert out.logits.shape == (1, 3, 37, 50) and out.aux_logits[0].shape == (1, 3, 37, 50)
+
+
+def test_a_vessel_input_model_needs_its_vessel_model_named() -> None:
+    assert vessel_probabilities(TrainConfig(dataset="rite", backbone="av_wnet"), []) == {}
+    with pytest.raises(InputError, match="av_vessel_model"):
+        vessel_probabilities(TrainConfig(dataset="rite", backbone="av_cascade"), [])

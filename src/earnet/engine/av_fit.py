@@ -39,7 +39,12 @@ VESSEL_THRESHOLD = 0.5
 
 def vessel_probabilities(config: TrainConfig, samples: list[Sample]) -> dict[str, np.ndarray | None]:
     """The probability of ``config.av_vessel_model`` per sample id, for A/V models with a vessel
-    input (``None`` each otherwise): the map the bundle's own vessel model gives at inference."""
+    input (``None`` each otherwise): the map the bundle's own vessel model gives at inference.
+
+    It is cut to the official FOV; at inference the model gets the working-scale map
+    before the cut (as the ONNX graph has it), which for DRIVE-size photographs (working
+    scale 1) is the same map inside the FOV.
+    """
     if not create_av_model(config.backbone).vessel_input:
         return {s.id: None for s in samples}
     if not config.av_vessel_model:
