@@ -48,3 +48,16 @@ def test_predictor_feeds_the_vessel_map_at_the_working_scale() -> None:
     assert maps.artery.shape == (96, 96) and 0 <= maps.artery.min() <= maps.artery.max() <= 1
     other = predictor.predict_scaled(fundus.image, 0.7, np.zeros_like(vessel))
     assert not np.allclose(maps.artery, other.artery)
+
+
+def test_working_probability_is_the_networks_map_before_the_fov_cut() -> None:
+    from earnet.segment import load_segmenter
+
+    fundus = generate_fundus(1, 600)
+    rows, cols = np.mgrid[:600, :600]
+    fov = (rows - 300) ** 2 + (cols - 300) ** 2 <= 270 ** 2  # 540 px wide: the working scale is 1
+    result = load_segmenter("general").segment(fundus.image, fov, keep_working=True)
+    assert result.scale == 1.0 and result.working_probability is not None
+    assert not result.probability[~fov].any()
+    assert result.working_probability[~fov].any(), "the working map must not share the FOV-cut memory"
+    np.testing.assert_array_equal(result.working_probability[fov], result.probability[fov])

@@ -109,14 +109,15 @@ def test_segment_vote_is_av_topologys() -> None:
 
 def test_av_graph_has_artery_and_vein_outputs_and_contract(av_onnx: Path) -> None:
     model = onnx.load(str(av_onnx))
-    assert [o.name for o in model.graph.output] == ["probability", "error_attention", "artery", "vein"]
+    # drive_av = general (one stage: no error_attention) + the A/V cascade
+    assert [o.name for o in model.graph.output] == ["probability", "artery", "vein"]
     props = {p.key: p.value for p in model.metadata_props}
     assert "artery probability" in props["outputs"] and "vein probability" in props["outputs"]
     assert float(props["av_fov_diameter"]) == float(props["fov_diameter"]) == 540.0
     assert float(props["av_crossing_threshold"]) == 0.5
     assert "segment vote" in props["outside_graph"]
     segmenter = load_onnx(av_onnx)
-    assert segmenter.has_av and segmenter.contract.model["av"]["backbone"] == "av_wnet"
+    assert segmenter.has_av and segmenter.contract.model["av"]["backbone"] == "av_cascade"
 
 
 @pytest.mark.parametrize("height,width", [(33, 47), (97, 101), (584, 565)])

@@ -39,11 +39,9 @@ VESSEL_THRESHOLD = 0.5
 
 def vessel_probabilities(config: TrainConfig, samples: list[Sample]) -> dict[str, np.ndarray | None]:
     """The probability of ``config.av_vessel_model`` per sample id, for A/V models with a vessel
-    input (``None`` each otherwise): the map the bundle's own vessel model gives at inference.
-
-    It is cut to the official FOV; at inference the model gets the working-scale map
-    before the cut (as the ONNX graph has it), which for DRIVE-size photographs (working
-    scale 1) is the same map inside the FOV.
+    input (``None`` each otherwise): the map the model gets at inference and in the ONNX
+    graph, the vessel network's output at the working scale before the FOV cut (the
+    shipped ``drive_av`` was trained on the map cut to the FOV: BENCHMARKS.md).
     """
     if not create_av_model(config.backbone).vessel_input:
         return {s.id: None for s in samples}
@@ -53,7 +51,11 @@ def vessel_probabilities(config: TrainConfig, samples: list[Sample]) -> dict[str
     from earnet.segment import load_segmenter
 
     segmenter = load_segmenter(config.av_vessel_model)
-    return {s.id: segmenter.segment(s.image, s.fov).probability for s in samples}
+    maps: dict[str, np.ndarray | None] = {}
+    for sample in samples:
+        result = segmenter.segment(sample.image, sample.fov, keep_working=True)
+        maps[sample.id] = result.working_probability if result.working_probability is not None else result.probability
+    return maps
 
 
 def _tensors(sample: Sample, diameter: float | None = None, vessel: np.ndarray | None = None) -> ImageTensors:

@@ -156,7 +156,8 @@ class Predictor:
                 t = F.interpolate(t.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
             return t[0, 0].float().cpu().numpy()
 
-        working = result.probability[0, 0].float().cpu().numpy() if keep_working else None
+        # a copy: at scale 1 ``back`` returns a view of the same memory, which the caller cuts to the FOV
+        working = result.probability[0, 0].float().cpu().numpy().copy() if keep_working else None
         return Prediction(back(result.probability), back(result.error_attention) if attention else None,
                           working_probability=working)
 
