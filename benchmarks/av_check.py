@@ -58,15 +58,17 @@ class Subset:
         return iter(self.samples)
 
 
-def as_bundle(model: str, base: str, folder: Path) -> Path:
-    """A bundle path for ``model``: itself if it is a bundle, else ``base`` + this A/V model."""
+def as_bundle(model: str, base: str, folder: Path) -> tuple[Path, str]:
+    """A bundle path for ``model`` and the vessel bundle it uses: itself if it is a bundle,
+    else ``base`` + this A/V model."""
     path = Path(model)
     if not path.is_file() or "av" in read_metadata(path, "model"):
-        return resolve(model)
+        return resolve(model), str(model)
     av_model, meta = load_av_model(path)
+    base = meta.get("vessel_model") or base  # a model with a vessel input runs on the bundle it learned from
     out = folder / f"candidate{len(list(folder.iterdir()))}.safetensors"
     add_av_to_bundle(resolve(base), av_model, meta, out)
-    return out
+    return out, base
 
 
 def unseen_shares(segmenter: ArteryVeinSegmenter, root: str) -> dict[str, float]:
@@ -84,15 +86,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="A/V model files or bundles (names or paths)")
     parser.add_argument("--root", required=True, help="folder holding RITE/, DRIVE/, CHASEDB1/, STARE/")
-    parser.add_argument("--base", default="drive", help="vessel bundle a bare A/V model is attached to")
+    parser.add_argument("--base", default="general",
+                        help="vessel bundle a bare A/V model is attached to (default: general, segment's default)")
     parser.add_argument("--no-unseen", action="store_true", help="skip the CHASE_DB1/STARE photographs")
     args = parser.parse_args()
     train = get_dataset("rite", args.root, "train")
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            bundle = as_bundle(model, args.base, Path(tmp))
-            record: dict[str, object] = {"model": model}
+            bundle, vessels = as_bundle(model, args.base, Path(tmp))
+            record: dict[str, object] = {"model": model, "vessel_bundle": vessels}
             for cleanup in ("vote", "none"):
                 segmenter = ArteryVeinSegmenter(bundle, cleanup=cleanup)
                 val = Subset(train, segmenter.av_metadata["val_ids"])

@@ -40,8 +40,12 @@ def main() -> int:
     parser.add_argument("--model", default="drive_av")
     parser.add_argument("--cleanup", default="vote", choices=("vote", "none"), help="as --av-cleanup")
     parser.add_argument("--results", type=Path, help="JSON to write (default: results/av-<threads>threads.json)")
+    parser.add_argument("--fp32", action="store_true",
+                        help="A/V network in float32 (default: bf16 autocast where the CPU has it)")
     args = parser.parse_args()
     segmenter = ArteryVeinSegmenter(args.model, cleanup=args.cleanup)
+    if args.fp32:
+        segmenter.predictor.bf16 = False
     samples = list(get_dataset("rite", args.root, "test"))
     segmenter.segment(samples[0].image)  # warm-up
     vessel_s, av_s, write_s, av_cpu, vote_s = [], [], [], [], []
@@ -54,7 +58,7 @@ def main() -> int:
             av_s.append(result.seconds)
             # CPU seconds of the A/V step (all threads): what a machine with free cores would spend
             cpu = time.process_time()
-            artery, vein = segmenter.av_maps(sample.image, result.vessels.fov)
+            artery, vein = segmenter.av_maps(sample.image, result.vessels.fov, result.vessels.probability)
             start = time.perf_counter()
             if args.cleanup == "vote":
                 artery, vein = segment_vote(artery, vein, result.vessels.mask)
@@ -68,7 +72,8 @@ def main() -> int:
     record = {
         "date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
-        "model": args.model, "cleanup": args.cleanup, "av_fov_diameter": segmenter.training_fov_diameter,
+        "model": args.model, "cleanup": args.cleanup, "av_bf16": segmenter.predictor.bf16,
+        "av_fov_diameter": segmenter.training_fov_diameter,
         "images": len(samples), "image_size": "565x584",
         "vessel_seconds_median": float(np.median(vessel_s)), "av_seconds_median": float(np.median(av_s)),
         "av_seconds_max": float(np.max(av_s)), "av_cpu_seconds_median": float(np.median(av_cpu)),

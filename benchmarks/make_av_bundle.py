@@ -8,7 +8,10 @@ vessel mask of the bundle's EAR-Net segmenter), scored with `earnet evaluate rit
 metrics. The run's own numbers (A/V model's vessel channel at 0.5, official FOV) are
 kept as `run_test_metrics`.
 
-    python benchmarks/make_av_bundle.py runs/rite drive drive_av --root ../shared/data
+    python benchmarks/make_av_bundle.py runs/rite general drive_av --root ../shared/data
+
+An A/V model with a vessel input (``av_cascade``) learned on one vessel model's
+probability (``vessel_model`` in its metadata); it is refused on another base.
 """
 
 from __future__ import annotations
@@ -44,11 +47,15 @@ def main() -> int:
     parser.add_argument("--root", required=True, help="folder holding RITE/ and DRIVE/")
     args = parser.parse_args()
     model, meta = load_av_model(args.run / "av" / "model.safetensors")
+    if meta.get("vessel_model") and meta["vessel_model"] != args.base:
+        raise SystemExit(f"the A/V model learned on the vessel probability of {meta['vessel_model']!r}; "
+                         f"build it on that bundle, not {args.base!r}")
     run_metrics = json.loads((args.run / "test" / "av" / "metrics.json").read_text())["pooled"]
     av_meta = {"backbone": meta["backbone"], "dataset": "rite", "fov_diameter": meta["fov_diameter"],
                "selected_by": "best validation av_score (mean of A/V accuracy and artery/vein F1)",
                "val_av_score": meta["val_av_score"], "val_ids": meta["val_ids"],
                "train_seconds": meta["train_seconds"], "parameters": count_parameters(model),
+               "vessel_model": meta.get("vessel_model"),
                "run_test_metrics": run_metrics}
     out = WEIGHTS_DIR / f"{args.name}.safetensors"
     add_av_to_bundle(resolve(args.base), model, av_meta, out)

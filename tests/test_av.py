@@ -220,7 +220,7 @@ def test_fit_rite_then_evaluate_its_files(tmp_path: Path, capsys: pytest.Capture
     run = tmp_path / "run"
     code = main(["fit", "rite", "--root", str(tmp_path), "--out", str(run), "--epochs", "1", "--crop", "32",
                  "--samples-per-epoch", "4", "--batch-size", "2", "--val-count", "1", "--no-progress",
-                 "--accelerator", "cpu"])
+                 "--accelerator", "cpu", "--backbone", "av_wnet", "--fov-diameter", "36"])
     assert code == 0
     assert "acc" in capsys.readouterr().out
     metrics = json.loads((run / "test" / "av" / "metrics.json").read_text())
@@ -234,11 +234,25 @@ def test_fit_rite_then_evaluate_its_files(tmp_path: Path, capsys: pytest.Capture
     assert again["pooled"] == metrics["pooled"]
     # continuing from the weights (same validation images) works; from a vessel run it is refused
     more = ["fit", "rite", "--root", str(tmp_path), "--epochs", "1", "--crop", "32", "--samples-per-epoch", "2",
-            "--batch-size", "2", "--val-count", "1", "--no-progress", "--accelerator", "cpu",
-            "--init", str(run / "av" / "model.safetensors")]
+            "--batch-size", "2", "--val-count", "1", "--no-progress", "--accelerator", "cpu", "--backbone", "av_wnet",
+            "--fov-diameter", "36", "--init", str(run / "av" / "model.safetensors")]
     assert main([*more, "--out", str(tmp_path / "run2")]) == 0
     assert load_av_model(tmp_path / "run2" / "av" / "model.safetensors")[1]["init"].endswith("model.safetensors")
     assert main([*more[:-2], "--init", "x.safetensors", "--out", str(tmp_path / "run3"), "--val-count", "2"]) == 2
+
+
+def test_fit_rite_cascade_learns_on_its_vessel_models_probability(tmp_path: Path) -> None:
+    make_rite(tmp_path)
+    vessels = tmp_path / "vessels.safetensors"
+    save_bundle(vessels, create_model("wnet"), None, {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 36,
+                                                      "dataset": "synthetic"})
+    run = tmp_path / "run"
+    assert main(["fit", "rite", "--root", str(tmp_path), "--out", str(run), "--epochs", "1", "--crop", "32",
+                 "--samples-per-epoch", "2", "--batch-size", "2", "--val-count", "1", "--no-progress",
+                 "--accelerator", "cpu", "--fov-diameter", "36", "--av-vessel-model", str(vessels)]) == 0
+    model, meta = load_av_model(run / "av" / "model.safetensors")
+    assert model.vessel_input and meta["backbone"] == "av_cascade" and meta["vessel_model"] == str(vessels)
+    assert json.loads((run / "test" / "av" / "metrics.json").read_text())["protocol"]["images"] == 3
 
 
 def test_real_rite_checks_clean() -> None:
@@ -309,7 +323,7 @@ def test_fit_rite_at_a_fov_diameter_records_it_and_validates_at_full_size(tmp_pa
     run = tmp_path / "run"
     assert main(["fit", "rite", "--root", str(tmp_path), "--out", str(run), "--epochs", "1", "--crop", "32",
                  "--samples-per-epoch", "4", "--batch-size", "2", "--val-count", "1", "--no-progress",
-                 "--accelerator", "cpu", "--fov-diameter", "60"]) == 0
+                 "--accelerator", "cpu", "--fov-diameter", "60", "--backbone", "av_wnet"]) == 0
     _, meta = load_av_model(run / "av" / "model.safetensors")
     assert meta["fov_diameter"] == 60.0
     # the run's test maps are at the photographs' own size

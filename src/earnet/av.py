@@ -18,12 +18,14 @@ import numpy as np
 from earnet.av_bundle import has_av, load_bundle_av
 from earnet.av_metrics import av_label_map
 from earnet.bundle import resolve
+from earnet.defaults import DEFAULT_AV_MODEL
 from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 from earnet.model_file import read_metadata
 from earnet.types import AVSegmentation
 
-DEFAULT_AV_MODEL = "drive_av"
+__all__ = ["CLEANUPS", "DEFAULT_AV_MODEL", "ArteryVeinSegmenter", "load_av_segmenter", "supports_av"]
+
 CLEANUPS = ("vote", "none")
 
 
@@ -77,9 +79,12 @@ class ArteryVeinSegmenter:
 
     def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True) -> AVSegmentation:
         """Vessels and their A/V labels of an RGB ``uint8`` ``(H, W, 3)`` photograph."""
-        vessels = self.vessels.segment(image, fov, attention=attention)
+        needs_vessel = self.predictor.needs_vessel
+        vessels = self.vessels.segment(image, fov, attention=attention, keep_working=needs_vessel)
         start = time.perf_counter()
-        artery, vein = self.av_maps(image, vessels.fov)
+        vessel = vessels.working_probability if vessels.working_probability is not None else vessels.probability
+        artery, vein = self.av_maps(image, vessels.fov, vessel if needs_vessel else None)
+        vessels.working_probability = None
         if self.cleanup == "vote":
             from earnet.av_topology import segment_vote
 
@@ -87,12 +92,21 @@ class ArteryVeinSegmenter:
         classes = av_label_map(artery, vein, vessels.mask)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
-    def av_maps(self, image: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Artery and vein probabilities (0 outside ``fov``) at the photograph's size."""
+    def av_maps(self, image: np.ndarray, fov: np.ndarray,
+                vessel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Artery and vein probabilities (0 outside ``fov``) at the photograph's size.
+
+        ``vessel``: the bundle's vessel probability, which an A/V model with a vessel input
+        (``av_cascade``) sees, at the photograph's size or (as the ONNX graph has it) at the
+        working size, not cut to the FOV; computed here when not given.
+        """
         from earnet.data.resolution import scale_factor
 
+        if self.predictor.needs_vessel and vessel is None:
+            result = self.vessels.segment(image, fov, keep_working=True)
+            vessel = result.working_probability if result.working_probability is not None else result.probability
         scale = scale_factor(fov, self.training_fov_diameter)
-        maps = self.predictor.predict_scaled(image, scale)
+        maps = self.predictor.predict_scaled(image, scale, vessel)
         maps.artery[~fov] = 0
         maps.vein[~fov] = 0
         return maps.artery, maps.vein

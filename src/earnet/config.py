@@ -37,6 +37,7 @@ class TrainConfig:
     # model
     backbone: str = "wnet"
     init: str | None = None
+    av_vessel_model: str | None = None
     # optimisation
     epochs: int = 30
     lr: float = 3e-3
@@ -44,6 +45,7 @@ class TrainConfig:
     batch_size: int = 8
     loss: str = "bce_dice"
     aux_weight_scale: float = 1.0
+    av_decision_weight: float = 0.0
     patience: int = 0
     seed: int = 0
     # engine
@@ -78,12 +80,15 @@ FIELD_HELP = {
     "augment": "rotation/scale/flip/colour/gamma augmentation",
     "camera_augment": "also camera shift: wider zoom, blur, noise, uneven light, JPEG", "num_workers": "data loader processes",
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
-    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_wide",
+    "backbone": "model: wnet, wnet_wide, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_deep, av_wnet_wide",
+    "av_vessel_model": "rite: vessel bundle whose probability an A/V model with a vessel input sees (e.g. general)",
     "init": "start stage 1 from these weights: a bundle, a run folder or a stage's model.safetensors "
             "(rite: an A/V model.safetensors trained on the same split)",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
     "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce, dice or bce_dice_cldice (+ clDice for thin vessels; inside the FOV)",
-    "aux_weight_scale": "scale of the auxiliary-output losses", "patience": "early-stopping epochs (0: off)",
+    "aux_weight_scale": "scale of the auxiliary-output losses",
+    "av_decision_weight": "rite: weight of the artery-vs-vein term (BCE of the logit difference on "
+                          "vessel pixels of one known type)", "patience": "early-stopping epochs (0: off)",
     "seed": "random seed (also picks the validation images and folds)",
     "precision": "bf16-mixed, 32-true, 16-mixed", "accelerator": "cpu, gpu, auto",
     "devices": "number of devices or auto", "num_nodes": "machines", "strategy": "auto, ddp, ddp_spawn, ...",

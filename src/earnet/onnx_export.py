@@ -80,7 +80,8 @@ class ProbabilityGraph(nn.Module):
         out = self.stages(x)
         outputs = [out.probability] if out.error_attention is None else [out.probability, out.error_attention]
         if self.av is not None:
-            maps = torch.sigmoid(self.av(x).logits)
+            vessel = out.probability if getattr(self.av, "vessel_input", False) else None
+            maps = torch.sigmoid(self.av(x, vessel).logits)
             outputs += [maps[:, AV_CHANNELS.index(name)][:, None] for name in (ARTERY, VEIN)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 

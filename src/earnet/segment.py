@@ -121,10 +121,12 @@ class Segmenter:
                               f"{MAX_WORKING_PIXELS / 1e6:.0f}); crop the photograph to its field of view")
         return scale
 
-    def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True) -> Segmentation:
+    def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True,
+                keep_working: bool = False) -> Segmentation:
         """Segment an RGB ``uint8`` ``(H, W, 3)`` photograph (FOV derived unless given).
 
         ``attention=False`` skips the full-size error-attention map (``None``; saves memory).
+        ``keep_working`` also keeps the working-scale probability (one-scale TTA only).
         """
         start = time.perf_counter()
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -138,8 +140,11 @@ class Segmenter:
         scale = self.working_scale(image.shape, fov)
         # Scales are added up as they come: one full-size map at a time, not one per scale.
         probability, error_attention = None, None
+        keep_working = keep_working and len(self.scales) == 1
+        working = None
         for extra in self.scales:
-            prediction = self.predictor.predict_scaled(image, scale * extra, attention)
+            prediction = self.predictor.predict_scaled(image, scale * extra, attention, keep_working)
+            working = prediction.working_probability
             if probability is None:
                 probability, error_attention = prediction.probability, prediction.error_attention
             else:
@@ -160,7 +165,7 @@ class Segmenter:
         elif error_attention is not None:
             error_attention = np.clip(error_attention, 0, 1, out=error_attention)
         return Segmentation(probability, probability >= self.threshold, fov, error_attention, scale,
-                            time.perf_counter() - start)
+                            time.perf_counter() - start, working)
 
 
 FundusSegmenter = Segmenter

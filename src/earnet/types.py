@@ -104,6 +104,9 @@ class Segmentation:
         error_attention: stage 2's attention map, or ``None`` for a one-stage model.
         scale: the factor the photograph was rescaled by for the network.
         seconds: wall time of the segmentation.
+        working_probability: the probability at the working scale, not cut to the FOV
+            (only when asked for, and for one scale): what an A/V model with a vessel
+            input sees, as in the ONNX graph.
     """
 
     probability: np.ndarray
@@ -112,6 +115,7 @@ class Segmentation:
     error_attention: np.ndarray | None
     scale: float
     seconds: float
+    working_probability: np.ndarray | None = None
 
     @property
     def vessel_fraction(self) -> float:

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from earnet.data.fov import fov_diameter
 from earnet.data.registry import get_dataset
-from earnet.data.resolution import rescale_sample, scale_factor
+from earnet.data.resolution import (
+    rescale_sample,
+    resize_tensor,
+    scale_factor,
+    scaled_size,
+)
 from earnet.data.synthetic import SyntheticDataset
 from earnet.exceptions import EarnetError
 
@@ -28,7 +34,21 @@ def test_rescale_gives_the_target_fov_diameter_and_keeps_maps_binary() -> None:
     assert scale_factor(sample.fov, 2 * before) == pytest.approx(2)
 
 
-def test_combined_dataset_prefixes_ids_and_keeps_splits(drive, chase, stare) -> None:  # noqa: ANN001
+def test_one_tensor_resize_serves_samples_and_training_tensors() -> None:
+    sample = SyntheticDataset("train")[0]
+    factor = scale_factor(sample.fov, fov_diameter(sample.fov) / 2)
+    size = scaled_size(sample.image.shape, factor)
+    image = resize_tensor(torch.from_numpy(sample.image.astype(np.float32)).permute(2, 0, 1), factor, "bicubic")
+    label = resize_tensor(torch.from_numpy(sample.label.astype(np.float32)), factor, "bilinear")
+    assert tuple(image.shape) == (3, *size) and tuple(label.shape) == size
+    scaled = rescale_sample(sample, fov_diameter(sample.fov) / 2)
+    assert np.array_equal(scaled.image, np.clip(np.round(image.permute(1, 2, 0).numpy()), 0, 255).astype(np.uint8))
+    assert np.array_equal(scaled.label, label.numpy() >= 0.5)
+    assert ((label > 0) & (label < 1)).any(), "maps are resampled as fractions"
+    assert scaled_size((1, 1), 0.1) == (1, 1)
+
+
+def test_combined_dataset_prefixes_ids_and_keeps_splits(drive, chase, stare) -> None:
     root = drive.root.parent
     train = get_dataset("drive+chase_db1+stare", root, "train")
     test = get_dataset("drive+chase_db1+stare", root, "test")

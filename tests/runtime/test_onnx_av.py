@@ -109,14 +109,15 @@ def test_segment_vote_is_av_topologys() -> None:
 
 def test_av_graph_has_artery_and_vein_outputs_and_contract(av_onnx: Path) -> None:
     model = onnx.load(str(av_onnx))
-    assert [o.name for o in model.graph.output] == ["probability", "error_attention", "artery", "vein"]
+    # drive_av = general (one stage: no error_attention) + the A/V cascade
+    assert [o.name for o in model.graph.output] == ["probability", "artery", "vein"]
     props = {p.key: p.value for p in model.metadata_props}
     assert "artery probability" in props["outputs"] and "vein probability" in props["outputs"]
     assert float(props["av_fov_diameter"]) == float(props["fov_diameter"]) == 540.0
     assert float(props["av_crossing_threshold"]) == 0.5
     assert "segment vote" in props["outside_graph"]
     segmenter = load_onnx(av_onnx)
-    assert segmenter.has_av and segmenter.contract.model["av"]["backbone"] == "av_wnet"
+    assert segmenter.has_av and segmenter.contract.model["av"]["backbone"] == "av_cascade"
 
 
 @pytest.mark.parametrize("height,width", [(33, 47), (97, 101), (584, 565)])
@@ -127,10 +128,10 @@ def test_av_outputs_match_the_models_forward(av_onnx: Path, height: int, width: 
 
     model, _ = load_bundle_av(resolve("drive_av"))
     image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(width))
-    with torch.no_grad():
-        expected = torch.sigmoid(model.eval()(normalise(image)).logits).numpy()
-    got = ort.InferenceSession(str(av_onnx), providers=["CPUExecutionProvider"]).run(
-        ["artery", "vein"], {"image": image.numpy()})
+    vessel, *got = ort.InferenceSession(str(av_onnx), providers=["CPUExecutionProvider"]).run(
+        ["probability", "artery", "vein"], {"image": image.numpy()})
+    with torch.no_grad():  # a model with a vessel input is given the graph's own vessel output
+        expected = torch.sigmoid(model.eval()(normalise(image), torch.from_numpy(vessel)).logits).numpy()
     np.testing.assert_allclose(got[0][0, 0], expected[0, 0], atol=1e-4)
     np.testing.assert_allclose(got[1][0, 0], expected[0, 1], atol=1e-4)
 
@@ -212,3 +213,29 @@ def test_drive_av_maps_match_earnet_segment_av(av_onnx: Path) -> None:
         assert np.abs(got.artery - expected.artery).max() <= 1e-3
         assert np.abs(got.vein - expected.vein).max() <= 1e-3
         np.testing.assert_array_equal(got.classes, expected.classes)
+
+
+def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path) -> None:
+    """An A/V model fed the vessel probability (``av_cascade``): the graph feeds it the vessel
+    output at the working scale, and ``earnet segment --av`` gives it the same map."""
+    from earnet.av import ArteryVeinSegmenter
+    from earnet.av_bundle import add_av_to_bundle
+    from earnet.bundle import resolve
+    from earnet.models.av import create_av_model
+
+    torch.manual_seed(0)
+    bundle = tmp_path / "cascade.safetensors"
+    add_av_to_bundle(resolve("general"), create_av_model("av_cascade"),
+                     {"backbone": "av_cascade", "fov_diameter": 540.0, "vessel_model": "general"}, bundle)
+    out = tmp_path / "cascade.onnx"
+    assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
+    runtime = load_onnx(out)
+    segmenter = ArteryVeinSegmenter(bundle, cleanup="none")
+    segmenter.predictor.bf16 = False
+    segmenter.vessels.predictor.bf16 = False
+    for size in (330, 560):  # rescaled to the training FOV, and as it is
+        image = generate_fundus(size, size).image
+        got, expected = runtime.segment_av(image, cleanup="none"), segmenter.segment(image)
+        np.testing.assert_array_equal(got.vessels.mask, expected.vessels.mask)
+        assert np.abs(got.artery - expected.artery).max() <= 1e-3
+        assert np.abs(got.vein - expected.vein).max() <= 1e-3

@@ -41,11 +41,28 @@ def scale_factor(fov: np.ndarray, target_diameter: float | None) -> float:
     return resolution_scale(fov_diameter(fov), target_diameter)
 
 
-def _resize(array: np.ndarray, size: tuple[int, int], mode: str, antialias: bool) -> np.ndarray:
+def scaled_size(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
+    """The ``(height, width)`` of an image of ``shape`` (``(H, W, ...)``) resized by ``factor``."""
+    return max(1, round(shape[0] * factor)), max(1, round(shape[1] * factor))
+
+
+def resize_tensor(tensor: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
+    """A float ``(H, W)`` or ``(C, H, W)`` tensor resized by ``factor`` (size by :func:`scaled_size`).
+
+    ``mode`` is ``bicubic`` for photographs and ``bilinear`` for maps; shrinking is
+    antialiased, so thin vessels survive as fractions rather than vanishing between samples.
+    """
+    batch = tensor[None, None] if tensor.ndim == 2 else tensor[None]
+    size = scaled_size(tuple(tensor.shape[-2:]), factor)
+    out = F.interpolate(batch, size=size, mode=mode, align_corners=False, antialias=factor < 1)
+    return out[0, 0] if tensor.ndim == 2 else out[0]
+
+
+def _resize(array: np.ndarray, factor: float, mode: str) -> np.ndarray:
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    tensor = tensor.permute(2, 0, 1)[None] if tensor.ndim == 3 else tensor[None, None]
-    out = F.interpolate(tensor, size=size, mode=mode, align_corners=False, antialias=antialias)[0]
-    return out.permute(1, 2, 0).numpy() if array.ndim == 3 else out[0].numpy()
+    if array.ndim == 3:
+        return resize_tensor(tensor.permute(2, 0, 1), factor, mode).permute(1, 2, 0).numpy()
+    return resize_tensor(tensor, factor, mode).numpy()
 
 
 def rescale_sample(sample: Sample, target_diameter: float) -> Sample:
@@ -57,12 +74,9 @@ def rescale_sample(sample: Sample, target_diameter: float) -> Sample:
     factor = scale_factor(sample.fov, target_diameter)
     if factor == 1.0:
         return sample
-    height, width = sample.label.shape
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    shrink = factor < 1
-    image = np.clip(np.round(_resize(sample.image, size, "bicubic", shrink)), 0, 255).astype(np.uint8)
+    image = np.clip(np.round(_resize(sample.image, factor, "bicubic")), 0, 255).astype(np.uint8)
 
     def binary(mask: np.ndarray | None) -> np.ndarray | None:
-        return None if mask is None else _resize(mask.astype(np.float32), size, "bilinear", shrink) >= 0.5
+        return None if mask is None else _resize(mask.astype(np.float32), factor, "bilinear") >= 0.5
 
     return Sample(sample.id, image, binary(sample.label), binary(sample.fov), binary(sample.observer2))

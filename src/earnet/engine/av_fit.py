@@ -15,47 +15,67 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from earnet.av_bundle import load_av_model, save_av_model
 from earnet.av_evaluate import AVEvaluation, evaluate_av, write_av_maps, write_av_report
 from earnet.av_metrics import av_label_map
 from earnet.config import TrainConfig
 from earnet.data.fov import fov_diameter
-from earnet.data.resolution import scale_factor
+from earnet.data.resolution import resize_tensor, scale_factor
 from earnet.data.rite import av_targets
-from earnet.engine.av_task import MONITOR, AVTask
+from earnet.engine.av_task import MONITOR, VESSEL_INPUT, AVTask
 from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
 from earnet.engine.loop import Fitted, fit_and_export
 from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
 from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 from earnet.io import write_text
+from earnet.models.av import create_av_model
 from earnet.models.registry import count_parameters
 from earnet.types import Sample
 
 VESSEL_THRESHOLD = 0.5
 
 
-def _tensors(sample: Sample, diameter: float | None = None) -> ImageTensors:
+def vessel_probabilities(config: TrainConfig, samples: list[Sample]) -> dict[str, np.ndarray | None]:
+    """The probability of ``config.av_vessel_model`` per sample id, for A/V models with a vessel
+    input (``None`` each otherwise): the map the model gets at inference and in the ONNX
+    graph, the vessel network's output at the working scale before the FOV cut (the
+    shipped ``drive_av`` was trained on the map cut to the FOV: BENCHMARKS.md).
+    """
+    if not create_av_model(config.backbone).vessel_input:
+        return {s.id: None for s in samples}
+    if not config.av_vessel_model:
+        raise InputError(config.backbone, "this A/V model needs a vessel model's probability: set av_vessel_model "
+                                          "(e.g. --av-vessel-model general)")
+    from earnet.segment import load_segmenter
+
+    segmenter = load_segmenter(config.av_vessel_model)
+    maps: dict[str, np.ndarray | None] = {}
+    for sample in samples:
+        result = segmenter.segment(sample.image, sample.fov, keep_working=True)
+        maps[sample.id] = result.working_probability if result.working_probability is not None else result.probability
+    return maps
+
+
+def _tensors(sample: Sample, diameter: float | None = None, vessel: np.ndarray | None = None) -> ImageTensors:
     """A training image's tensors, resized so its FOV is ``diameter`` px wide (``None``: as it is).
 
     The A/V targets are resampled as fractions (soft targets, not thresholded): a thin
     vessel that covers half a pixel at the smaller scale still says which type it is.
+    ``vessel`` (a vessel model's probability) becomes the map ``vessel_input``.
     """
     assert sample.av is not None
     targets = av_targets(sample.av)
-    tensors = to_image_tensors(sample, {k: targets[k] for k in ("artery", "vein", "known")})
+    extra = {k: targets[k] for k in ("artery", "vein", "known")}
+    if vessel is not None:
+        extra[VESSEL_INPUT] = vessel
+    tensors = to_image_tensors(sample, extra)
     factor = scale_factor(sample.fov, diameter)
     if factor == 1.0:
         return tensors
-    height, width = sample.fov.shape
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    shrink = factor < 1
-    image = F.interpolate(tensors.image[None], size=size, mode="bicubic", align_corners=False,
-                          antialias=shrink)[0].clamp_(0, 1)
-    maps = {key: F.interpolate(value[None, None], size=size, mode="bilinear", align_corners=False,
-                               antialias=shrink)[0, 0] for key, value in tensors.maps.items()}
+    image = resize_tensor(tensors.image, factor, "bicubic").clamp_(0, 1)
+    maps = {key: resize_tensor(value, factor, "bilinear") for key, value in tensors.maps.items()}
     maps["fov"] = (maps["fov"] >= 0.5).float()
     return ImageTensors(tensors.id, image, maps)
 
@@ -81,7 +101,9 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         task.model.load_state_dict(init.state_dict())
         earlier_seconds = float(init_meta.get("train_seconds", 0.0))
     task.model.to(memory_format=torch.channels_last)
-    data = VesselDataModule([_tensors(s, config.fov_diameter) for s in train], [_tensors(s) for s in val], config.crop,
+    vessel = vessel_probabilities(config, train + val)
+    data = VesselDataModule([_tensors(s, config.fov_diameter, vessel[s.id]) for s in train],
+                            [_tensors(s, None, vessel[s.id]) for s in val], config.crop,
                             config.samples_per_epoch, config.batch_size, config.augment, config.seed,
                             config.num_workers, config.camera_augment)
 
@@ -90,7 +112,7 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         meta = {"backbone": config.backbone, "dataset": config.dataset, "val_av_score": fitted.score,
                 "val_ids": [s.id for s in val], "fov_diameter": float(diameter),
                 "vessel_threshold": VESSEL_THRESHOLD, "train_seconds": fitted.seconds + earlier_seconds,
-                "init": config.init}
+                "init": config.init, "vessel_model": config.av_vessel_model if task.model.vessel_input else None}
         save_av_model(fitted.model, weights, meta)
         write_text(out / "stage.json", json.dumps({"best_val_av_score": fitted.score, "train_seconds": fitted.seconds,
                                                    "parameters": count_parameters(fitted.model)},
@@ -107,9 +129,11 @@ def evaluate_av_run(run: Run, split: str = "test", device: str = "cpu") -> AVEva
     model, meta = load_av_model(run.path / "av" / "model.safetensors")
     predictor = AVPredictor(model, device=device)
     out = run.path / split / "av"
+    samples = list(dataset_split(config, split))
+    vessel = vessel_probabilities(config, samples)
 
     def predict(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        maps = predictor.predict_scaled(sample.image, scale_factor(sample.fov, meta["fov_diameter"]))
+        maps = predictor.predict_scaled(sample.image, scale_factor(sample.fov, meta["fov_diameter"]), vessel[sample.id])
         for array in (maps.artery, maps.vein, maps.vessel):
             array[~sample.fov] = 0
         classes = av_label_map(maps.artery, maps.vein, maps.vessel >= meta["vessel_threshold"])

@@ -4,7 +4,9 @@ Each of the three maps (artery, vein, vessel) gets BCE + Dice inside the FOV; th
 artery and vein maps leave out pixels the reference marks uncertain (vessel with no
 A/V target). A third term, BCE of artery and vein on the reference's known-type
 vessel pixels only, weighs the A/V decision itself, which the background-dominated
-map losses would otherwise drown. Validation scores whole validation images with the
+map losses would otherwise drown. An optional fourth (``av_decision_weight``) is the
+decision as the metrics take it: BCE of ``logit_artery - logit_vein`` on the vessel
+pixels of exactly one known type (crossings are both, so they are left out). Validation scores whole validation images with the
 metrics of :mod:`earnet.av_metrics`; counts are summed across processes.
 """
 
@@ -27,9 +29,11 @@ from earnet.models.av import AVWNet, create_av_model
 
 VAL_TILE = 1024
 MONITOR = "val/av_score"
+VESSEL_INPUT = "vessel_input"
+"""Batch key of the vessel probability an A/V model with a vessel input sees."""
 
 
-def av_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def av_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor], decision_weight: float = 0.0) -> torch.Tensor:
     """Loss of ``(N, 3, H, W)`` logits (artery, vein, vessel) against a batch's maps."""
     fov = batch["fov"]
     scored = fov * batch["known"]
@@ -38,6 +42,12 @@ def av_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tenso
     for channel, key in ((0, "artery"), (1, "vein")):
         loss = loss + bce_dice(logits[:, channel:channel + 1], batch[key], scored)
         loss = loss + masked_bce(logits[:, channel:channel + 1], batch[key], on_vessels)
+    if decision_weight:
+        # soft targets (half scale): a pixel partly artery, partly background is all artery here
+        artery, vein = batch["artery"], batch["vein"]
+        one_type = on_vessels * (artery - vein).abs()
+        target = artery / (artery + vein).clamp_min(1e-6)
+        loss = loss + decision_weight * masked_bce(logits[:, 0:1] - logits[:, 1:2], target, one_type)
     return loss
 
 
@@ -66,14 +76,18 @@ class AVTask(CropEpochTask):
         self._counts: list[torch.Tensor] = []
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits of a normalised image, its channel 4 (if any) the vessel probability."""
+        if self.model.vessel_input:
+            return self.model(image[:, :3], image[:, 3:]).logits
         return self.model(image).logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image = batch["image"].contiguous(memory_format=torch.channels_last)
-        out = self.model(image)
-        loss = av_loss(out.logits, batch)
+        out = self.model(image, batch.get(VESSEL_INPUT))
+        decision = self.config.get("av_decision_weight", 0.0)
+        loss = av_loss(out.logits, batch, decision)
         for aux, weight in zip(out.aux_logits, out.aux_weights):
-            loss = loss + weight * self.config["aux_weight_scale"] * av_loss(aux, batch)
+            loss = loss + weight * self.config["aux_weight_scale"] * av_loss(aux, batch, decision)
         self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=image.shape[0],
                  sync_dist=True)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
@@ -81,14 +95,14 @@ class AVTask(CropEpochTask):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         fov = batch["fov"][0, 0].cpu().numpy() > 0
-        probability = self._val_probability(batch["image"], fov)
+        probability = self._val_probability(batch["image"], fov, batch.get(VESSEL_INPUT))
         artery, vein, vessel = probability
         predicted = av_label_map(artery, vein, vessel >= 0.5)
         counts = av_counts(artery, vein, predicted, reference_classes(batch), fov)
         self._counts.append(torch.tensor([counts[k] for k in COUNT_KEYS], dtype=torch.float64,
                                          device=self.device))
 
-    def _val_probability(self, image: torch.Tensor, fov: np.ndarray) -> np.ndarray:
+    def _val_probability(self, image: torch.Tensor, fov: np.ndarray, vessel: torch.Tensor | None = None) -> np.ndarray:
         """``(3, H, W)`` probabilities of a full-size image, at the training resolution as
         :class:`earnet.inference.av.AVPredictor` does it (resize, predict, resize back)."""
         height, width = image.shape[-2:]
@@ -97,7 +111,10 @@ class AVTask(CropEpochTask):
             size = (round(height * factor), round(width * factor))
             image = F.interpolate(image, size=size, mode="bicubic", align_corners=False,
                                   antialias=factor < 1).clamp(0, 1)
-        probability = torch.sigmoid(sliding_window(self, normalise(image), VAL_TILE, out_channels=3)).float()
+            if vessel is not None:
+                vessel = F.interpolate(vessel, size=size, mode="bilinear", align_corners=False, antialias=factor < 1)
+        inputs = normalise(image) if vessel is None else torch.cat([normalise(image), vessel], dim=1)
+        probability = torch.sigmoid(sliding_window(self, inputs, VAL_TILE, out_channels=3)).float()
         if factor != 1.0:
             probability = F.interpolate(probability, size=(height, width), mode="bilinear", align_corners=False)
         return probability[0].cpu().numpy()

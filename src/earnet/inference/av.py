@@ -45,26 +45,46 @@ class AVPredictor:
         self.tile = tile
         self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
 
+    @property
+    def needs_vessel(self) -> bool:
+        """Whether the model also takes a vessel probability (:attr:`AVWNet.vessel_input`)."""
+        return bool(self.model.vessel_input)
+
     @torch.inference_mode()
-    def predict_tensor(self, image: torch.Tensor) -> torch.Tensor:
-        """``(1, 3, H, W)`` image in [0, 1] → ``(1, 3, H, W)`` probabilities (artery, vein, vessel)."""
-        image = normalise(image.to(self.device)).contiguous(memory_format=torch.channels_last)
+    def predict_tensor(self, image: torch.Tensor, vessel: torch.Tensor | None = None) -> torch.Tensor:
+        """``(1, 3, H, W)`` image in [0, 1] (and ``(1, 1, H, W)`` vessel probability for a model
+        that needs one) → ``(1, 3, H, W)`` probabilities (artery, vein, vessel)."""
+        if self.needs_vessel and vessel is None:
+            raise ValueError("this A/V model needs the vessel probability")
+        inputs = normalise(image.to(self.device))
+        if self.needs_vessel:
+            inputs = torch.cat([inputs, vessel.to(self.device, inputs.dtype)], dim=1)  # type: ignore[union-attr]
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                return self.model(x).logits.float()
+                vessel_tile = x[:, 3:] if self.needs_vessel else None
+                return self.model(x[:, :3], vessel_tile).logits.float()
 
-        return torch.sigmoid(sliding_window(run, image, self.tile, out_channels=len(AV_CHANNELS)))
+        return torch.sigmoid(sliding_window(run, inputs, self.tile, out_channels=len(AV_CHANNELS)))
 
-    def predict_scaled(self, image: np.ndarray, factor: float = 1.0) -> AVPrediction:
-        """Predict an RGB ``uint8`` photograph resized by ``factor``; maps at the original size."""
+    def predict_scaled(self, image: np.ndarray, factor: float = 1.0, vessel: np.ndarray | None = None) -> AVPrediction:
+        """Predict an RGB ``uint8`` photograph resized by ``factor``; maps at the original size.
+
+        ``vessel``: the vessel probability (models with a vessel input), at the photograph's
+        size or already at the working size.
+        """
         height, width = image.shape[:2]
         tensor = to_tensor_image(image)[None]
+        vessel_tensor = None if vessel is None else torch.from_numpy(np.asarray(vessel, np.float32))[None, None]
         if abs(factor - 1) > 1e-3:
             size = (max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor)))
             tensor = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False,
                                    antialias=factor < 1).clamp(0, 1)
-        maps = self.predict_tensor(tensor)
+            if vessel_tensor is not None and tuple(vessel_tensor.shape[-2:]) != size:
+                vessel_tensor = F.interpolate(vessel_tensor, size=size, mode="bilinear", align_corners=False,
+                                              antialias=factor < 1)
+        maps = self.predict_tensor(tensor, vessel_tensor if self.needs_vessel else None)
         if tuple(maps.shape[-2:]) != (height, width):
             maps = F.interpolate(maps.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
         maps = maps[0].float().cpu().numpy()

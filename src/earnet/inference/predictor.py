@@ -31,6 +31,8 @@ class Prediction:
     probability: np.ndarray
     error_attention: np.ndarray | None = None
     stage1_probability: np.ndarray | None = None
+    working_probability: np.ndarray | None = None
+    """The probability at the size the network worked at, when asked for (``keep_working``)."""
 
 
 @dataclass
@@ -120,13 +122,15 @@ class Predictor:
         assert total is not None
         return total / len(flips)
 
-    def predict_scaled(self, image: np.ndarray, factor: float, attention: bool = True) -> Prediction:
+    def predict_scaled(self, image: np.ndarray, factor: float, attention: bool = True,
+                       keep_working: bool = False) -> Prediction:
         """Predict ``image`` resized by ``factor``; maps come back at the original size.
 
         Peak memory follows the working (resized) size, not the photograph's: the
         photograph is converted and resized one channel at a time (bit-identical to all
         three at once), and only the probability and attention maps are brought back
-        (``stage1_probability`` is left ``None``).
+        (``stage1_probability`` is left ``None``). ``keep_working`` also returns the
+        probability at the working size (what an A/V model with a vessel input sees).
         """
         height, width = image.shape[:2]
         if abs(factor - 1) > 1e-3:
@@ -152,7 +156,10 @@ class Predictor:
                 t = F.interpolate(t.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
             return t[0, 0].float().cpu().numpy()
 
-        return Prediction(back(result.probability), back(result.error_attention) if attention else None)
+        # a copy: at scale 1 ``back`` returns a view of the same memory, which the caller cuts to the FOV
+        working = result.probability[0, 0].float().cpu().numpy().copy() if keep_working else None
+        return Prediction(back(result.probability), back(result.error_attention) if attention else None,
+                          working_probability=working)
 
     def __call__(self, image: np.ndarray) -> Prediction:
         """Predict an RGB ``uint8`` ``(H, W, 3)`` image; returns numpy maps."""

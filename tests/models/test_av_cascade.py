@@ -1,0 +1,63 @@
+"""``av_cascade``: the A/V W-Net that sees the vessel probability and works at half resolution inside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from earnet.data.synthetic_fundus import generate_fundus
+from earnet.inference.av import AVPredictor
+from earnet.models.av import create_av_model
+
+
+def test_cascade_needs_the_vessel_map_and_uses_it() -> None:
+    torch.manual_seed(0)
+    model = create_av_model("av_cascade").eval()
+    assert model.vessel_input and model.stride == 2 and model.multiple == 32
+    image = torch.randn(1, 3, 45, 70)
+    with pytest.raises(ValueError, match="vessel probability"):
+        model(image)
+    with torch.no_grad():
+        none, some = model(image, torch.zeros(1, 1, 45, 70)), model(image, torch.rand(1, 1, 45, 70))
+    assert none.logits.shape == (1, 3, 45, 70) and none.aux_logits[0].shape == (1, 3, 45, 70)
+    assert not torch.allclose(none.logits, some.logits)
+
+
+def test_half_resolution_inside_is_pooling_in_and_bilinear_out() -> None:
+    torch.manual_seed(0)
+    model = create_av_model("av_cascade").eval()
+    image, vessel = torch.randn(1, 3, 64, 96), torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        got = model(image, vessel).logits
+        x = torch.nn.functional.avg_pool2d(torch.cat([image, vessel], 1), 2)
+        first, _ = model.first(x)
+        inner, _ = model.second(torch.cat([x, torch.sigmoid(first)], 1))
+    expected = torch.nn.functional.interpolate(inner, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(got, expected)
+
+
+def test_predictor_feeds_the_vessel_map_at_the_working_scale() -> None:
+    torch.manual_seed(0)
+    predictor = AVPredictor(create_av_model("av_cascade").eval(), bf16=False)
+    fundus = generate_fundus(0, 96)
+    vessel = fundus.label.astype(np.float32)
+    with pytest.raises(ValueError, match="vessel probability"):
+        predictor.predict_scaled(fundus.image, 0.7)
+    maps = predictor.predict_scaled(fundus.image, 0.7, vessel)
+    assert maps.artery.shape == (96, 96) and 0 <= maps.artery.min() <= maps.artery.max() <= 1
+    other = predictor.predict_scaled(fundus.image, 0.7, np.zeros_like(vessel))
+    assert not np.allclose(maps.artery, other.artery)
+
+
+def test_working_probability_is_the_networks_map_before_the_fov_cut() -> None:
+    from earnet.segment import load_segmenter
+
+    fundus = generate_fundus(1, 600)
+    rows, cols = np.mgrid[:600, :600]
+    fov = (rows - 300) ** 2 + (cols - 300) ** 2 <= 270 ** 2  # 540 px wide: the working scale is 1
+    result = load_segmenter("general").segment(fundus.image, fov, keep_working=True)
+    assert result.scale == 1.0 and result.working_probability is not None
+    assert not result.probability[~fov].any()
+    assert result.working_probability[~fov].any(), "the working map must not share the FOV-cut memory"
+    np.testing.assert_array_equal(result.working_probability[fov], result.probability[fov])
