@@ -56,3 +56,13 @@ def test_models_command_lists_each_with_metrics(capsys: pytest.CaptureFixture[st
         row = next(line for line in lines if line.split()[0] == name)
         f1 = read_bundle_metadata(bundled_models()[name])["test_metrics"]["f1"]
         assert f"{f1:.4f}" in row
+
+
+def test_models_command_shows_per_dataset_f1_of_multi_dataset_models(capsys: pytest.CaptureFixture[str]) -> None:
+    """The pooled test F1 of a multi-dataset model is not its DRIVE F1; each dataset's is listed."""
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    per_dataset = read_bundle_metadata(bundled_models()["general"])["test_metrics_by_dataset"]
+    line = next(line for line in lines if line.strip().startswith("general:"))
+    for dataset, scores in per_dataset.items():
+        assert f"{dataset} {scores['f1']:.4f}" in line
