@@ -3,7 +3,7 @@
 For each A/V model (an ``av/model.safetensors`` of an ``earnet fit rite`` run, or a
 bundle with an A/V model) a temporary bundle ``<base> + A/V model`` is built and run
 through :class:`earnet.av.ArteryVeinSegmenter` (the bundle's EAR-Net vessel mask, FOV
-derived from the photograph, the resolution rule), with and without the segment vote:
+derived from the photograph, the resolution rule), with each A/V clean-up (graph, vote, none):
 
 - RITE **validation** images (carved from RITE's training split; ids from the model's
   metadata): the pooled A/V metrics of ``earnet evaluate rite``. Test images are never
@@ -29,6 +29,7 @@ import numpy as np
 
 from earnet.av import ArteryVeinSegmenter
 from earnet.av_bundle import add_av_to_bundle, load_av_model
+from earnet.av_graph import CLEANUPS, DEFAULT_CLEANUP
 from earnet.av_evaluate import evaluate_av
 from earnet.bundle import resolve
 from earnet.data.registry import get_dataset
@@ -96,7 +97,7 @@ def main() -> int:
         for model in args.models:
             bundle, vessels = as_bundle(model, args.base, Path(tmp))
             record: dict[str, object] = {"model": model, "vessel_bundle": vessels}
-            for cleanup in ("vote", "none"):
+            for cleanup in CLEANUPS:
                 segmenter = ArteryVeinSegmenter(bundle, cleanup=cleanup)
                 val = Subset(train, segmenter.av_metadata["val_ids"])
 
@@ -106,7 +107,7 @@ def main() -> int:
 
                 pooled = evaluate_av(val, predict).pooled  # type: ignore[arg-type]
                 record[f"validation_{cleanup}"] = {k: round(float(v), 4) for k, v in pooled.items()}
-                if cleanup == "vote" and not args.no_unseen:
+                if cleanup == DEFAULT_CLEANUP and not args.no_unseen:
                     record["artery_share_unseen"] = unseen_shares(segmenter, args.root)
             records.append(record)
             print(json.dumps(record, indent=1), flush=True)

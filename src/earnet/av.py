@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from earnet.av_bundle import has_av, load_bundle_av
+from earnet.av_graph import CLEANUPS, DEFAULT_CLEANUP
 from earnet.av_metrics import av_label_map
 from earnet.bundle import resolve
 from earnet.defaults import DEFAULT_AV_MODEL
@@ -26,7 +27,6 @@ from earnet.types import AVSegmentation
 
 __all__ = ["CLEANUPS", "DEFAULT_AV_MODEL", "ArteryVeinSegmenter", "load_av_segmenter", "supports_av"]
 
-CLEANUPS = ("vote", "none")
 
 
 def supports_av(model: str | Path) -> bool:
@@ -42,15 +42,16 @@ class ArteryVeinSegmenter:
         device, tta, tile: as for the vessel segmenter.
         vessels: an already loaded vessel segmenter of the same bundle (the CLI passes
             one built with its threshold); ``None`` loads it with ``earnet.load_segmenter``.
-        cleanup: ``vote`` (one decision per vessel segment; where a pixel's own decision
-            disagrees its two probabilities are swapped) or ``none``.
+        cleanup: ``graph`` (one decision per vessel tree joined at bifurcations and
+            crossings), ``vote`` (one per vessel segment between junctions) or ``none``;
+            where a pixel's own decision disagrees, its two probabilities are swapped.
 
     Raises:
         InputError: the model has no A/V head (raised before anything is computed).
     """
 
     def __init__(self, model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
-                 tile: int = 1024, vessels: Any = None, cleanup: str = "vote") -> None:
+                 tile: int = 1024, vessels: Any = None, cleanup: str = DEFAULT_CLEANUP) -> None:
         if cleanup not in CLEANUPS:
             raise InputError(str(model), f"unknown A/V clean-up {cleanup!r}; valid: {', '.join(CLEANUPS)}")
         self.cleanup = cleanup
@@ -85,10 +86,11 @@ class ArteryVeinSegmenter:
         vessel = vessels.working_probability if vessels.working_probability is not None else vessels.probability
         artery, vein = self.av_maps(image, vessels.fov, vessel if needs_vessel else None)
         vessels.working_probability = None
-        if self.cleanup == "vote":
-            from earnet.av_topology import segment_vote
+        if self.cleanup != "none":
+            from earnet.av_topology import graph_vote, segment_vote
 
-            artery, vein = segment_vote(artery, vein, vessels.mask)
+            clean = graph_vote if self.cleanup == "graph" else segment_vote
+            artery, vein = clean(artery, vein, vessels.mask)
         classes = av_label_map(artery, vein, vessels.mask)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
@@ -113,6 +115,6 @@ class ArteryVeinSegmenter:
 
 
 def load_av_segmenter(model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
-                      cleanup: str = "vote") -> ArteryVeinSegmenter:
+                      cleanup: str = DEFAULT_CLEANUP) -> ArteryVeinSegmenter:
     """A ready A/V segmenter: ``load_av_segmenter().segment(image).classes``."""
     return ArteryVeinSegmenter(model, device=device, tta=tta, cleanup=cleanup)

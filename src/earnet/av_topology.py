@@ -43,6 +43,27 @@ def dilate3(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _segments(vessel: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The skeleton of ``vessel`` cut at its junctions: segment labels, their count, and the
+    junction zones (junction pixels and their 8-neighbours, on the skeleton)."""
+    from skimage.morphology import skeletonize
+
+    skeleton = skeletonize(vessel)
+    junctions = skeleton & (neighbour_count(skeleton) >= 3)
+    zones = dilate3(junctions)
+    labels, count = ndimage.label(skeleton & ~zones, structure=_CONNECTED)
+    return labels, count, skeleton & zones
+
+
+def _apply(artery: np.ndarray, vein: np.ndarray, labels: np.ndarray, segment_is_artery: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel takes its nearest segment's decision: where it disagrees with the pixel's own
+    ``artery >= vein`` the two probabilities are swapped."""
+    rows, cols = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
+    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+
+
 def segment_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Artery and vein maps whose artery-vs-vein decision is the vote of the nearest segment.
 
@@ -50,19 +71,27 @@ def segment_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tu
     are swapped, so every consumer of the maps (``av_label_map``, the metrics) sees the
     voted decision and crossings (both high) are kept.
     """
-    from skimage.morphology import skeletonize
-
     if not vessel.any():
         return artery, vein
-    skeleton = skeletonize(vessel)
-    junctions = skeleton & (neighbour_count(skeleton) >= 3)
-    segments = skeleton & ~dilate3(junctions)
-    labels, count = ndimage.label(segments, structure=_CONNECTED)
+    labels, count, _ = _segments(vessel)
     if count == 0:
         return artery, vein
     votes = np.bincount(labels.ravel(), weights=(artery - vein).ravel().astype(np.float64), minlength=count + 1)
     segment_is_artery = votes >= 0
     segment_is_artery[0] = False
-    rows, cols = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
-    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
-    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+    return _apply(artery, vein, labels, segment_is_artery)
+
+
+def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`segment_vote`, with the decisions of whole vessel trees joined at bifurcations
+    and crossings (:func:`earnet.av_graph.graph_decisions`) instead of single segments."""
+    from earnet.av_graph import graph_decisions
+
+    if not vessel.any():
+        return artery, vein
+    labels, count, zones = _segments(vessel)
+    if count == 0:
+        return artery, vein
+    nodes, node_count = ndimage.label(zones, structure=_CONNECTED)
+    decisions = graph_decisions(artery - vein, labels, count, nodes, node_count)
+    return _apply(artery, vein, labels, decisions)

@@ -17,6 +17,7 @@ from earnet.cli.main import main
 from earnet.data.synthetic_fundus import generate_fundus
 from earnet.exceptions import EarnetError
 from earnet.io import read_probability, read_rgb
+from earnet.av_graph import DEFAULT_CLEANUP
 from earnet.runtime import av_vote, load_onnx
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
@@ -30,7 +31,7 @@ def av_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def fp32_av_segmenter(cleanup: str = "vote"):
+def fp32_av_segmenter(cleanup: str = DEFAULT_CLEANUP):
     """``earnet segment --av``'s pipeline in float32 (CPUs with bf16 would use bf16 autocast)."""
     from earnet.av import ArteryVeinSegmenter
 
@@ -104,6 +105,20 @@ def test_segment_vote_is_av_topologys() -> None:
     assert unchanged[0] is artery and unchanged[1] is vein
 
 
+def test_graph_vote_is_av_topologys() -> None:
+    from earnet.av_topology import graph_vote
+
+    rng = np.random.default_rng(5)
+    for seed in range(4):
+        vessel = generate_fundus(seed, 200).label
+        smooth = ndimage.gaussian_filter(rng.random((2, 200, 200)), (0, 6, 6)).astype(np.float32)
+        artery, vein = np.clip(smooth * 4 - 1.5, 0, 1)
+        for expected, got in zip(graph_vote(artery, vein, vessel), av_vote.graph_vote(artery, vein, vessel)):
+            np.testing.assert_array_equal(got, expected)
+    unchanged = av_vote.graph_vote(artery, vein, np.zeros_like(vessel))
+    assert unchanged[0] is artery and unchanged[1] is vein
+
+
 # ----------------------------------------------------------------------------- export
 
 
@@ -172,7 +187,7 @@ def test_runtime_av_without_torch_matches_earnet_segment_av(av_onnx: Path, tmp_p
 
         np.testing.assert_array_equal(read_rgb(out / f"{name}_av.png"), av_colour_map(expected.classes))
         assert (out / f"{name}_av_overlay.png").is_file()
-    assert '"av_cleanup": "vote"' in (out / "predictions.json").read_text()
+    assert f'"av_cleanup": "{DEFAULT_CLEANUP}"' in (out / "predictions.json").read_text()
 
 
 def test_segment_av_without_vote_and_bad_requests(av_onnx: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from earnet.av_graph import CLEANUP_HELP, CLEANUPS, DEFAULT_CLEANUP
 from earnet.cli.common import EXAMPLES_FORMATTER
 from earnet.defaults import DEFAULT_AV_MODEL, DEFAULT_MODEL
 from earnet.exceptions import EarnetError, InputError
@@ -67,8 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
     parser.add_argument("--av", action="store_true", help="also write artery/vein maps (needs a model with an A/V head)")
-    parser.add_argument("--av-cleanup", default="vote", choices=("vote", "none"),
-                        help="A/V: one decision per vessel segment between junctions (default), or per pixel")
+    parser.add_argument("--av-cleanup", default=DEFAULT_CLEANUP, choices=CLEANUPS, help=CLEANUP_HELP)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -221,3 +221,22 @@ def segment_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tu
     rows, cols = nearest_feature(labels > 0)
     swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
     return np.where(swap, vein, artery), np.where(swap, artery, vein)
+
+
+def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`earnet.av_topology.graph_vote` in numpy alone: the same segments, junction zones
+    and decisions (:func:`earnet.av_graph.graph_decisions` is numpy already)."""
+    from earnet.av_graph import graph_decisions
+
+    if not vessel.any():
+        return artery, vein
+    skeleton = skeletonize(vessel)
+    zones = _dilate(skeleton & (_neighbour_count(skeleton) >= 3))
+    labels, count = label(skeleton & ~zones)
+    if count == 0:
+        return artery, vein
+    nodes, node_count = label(skeleton & zones)
+    segment_is_artery = graph_decisions(artery - vein, labels, count, nodes, node_count)
+    rows, cols = nearest_feature(labels > 0)
+    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
+    return np.where(swap, vein, artery), np.where(swap, artery, vein)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from earnet import __version__
+from earnet.av_graph import CLEANUP_HELP, CLEANUPS, DEFAULT_CLEANUP
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import (
     image_stem,
@@ -52,8 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mask", type=Path, help="FOV mask for a single input (default: detected)")
     parser.add_argument("--error-attention", action="store_true", help="also write the stage-2 attention map")
     parser.add_argument("--av", action="store_true", help="also write artery/vein maps (a graph with A/V outputs)")
-    parser.add_argument("--av-cleanup", default="vote", choices=("vote", "none"),
-                        help="A/V: one decision per vessel segment between junctions (default), or per pixel")
+    parser.add_argument("--av-cleanup", default=DEFAULT_CLEANUP, choices=CLEANUPS, help=CLEANUP_HELP)
     parser.add_argument("--version", action="version", version=f"earnet {__version__}")
     return parser
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from earnet.av_graph import CLEANUPS, DEFAULT_CLEANUP
 from earnet.av_metrics import av_label_map
 from earnet.data.fov import derive_fov, fov_diameter
 from earnet.exceptions import EarnetError, InputError
@@ -33,8 +34,8 @@ from earnet.runtime.resample import resize
 from earnet.runtime.tiling import sliding_window
 from earnet.types import AVSegmentation, Segmentation
 
-AV_CLEANUPS = ("vote", "none")
-"""As ``earnet segment --av-cleanup``: one decision per vessel segment, or per pixel."""
+AV_CLEANUPS = CLEANUPS
+"""As ``earnet segment --av-cleanup`` (:data:`earnet.av_graph.CLEANUPS`)."""
 
 
 def _onnxruntime() -> Any:
@@ -138,13 +139,14 @@ class OnnxSegmenter:
         """Segment an RGB ``uint8`` ``(H, W, 3)`` photograph (FOV derived unless given)."""
         return self._segment(image, fov, self.outputs)[0]
 
-    def segment_av(self, image: np.ndarray, fov: np.ndarray | None = None, cleanup: str = "vote") -> AVSegmentation:
+    def segment_av(self, image: np.ndarray, fov: np.ndarray | None = None, cleanup: str = DEFAULT_CLEANUP) -> AVSegmentation:
         """Vessels and their artery/vein labels, as ``earnet segment --av`` gives them.
 
         Args:
             image: RGB ``uint8`` ``(H, W, 3)``.
             fov: field-of-view mask (derived unless given).
-            cleanup: ``vote`` (one decision per vessel segment between junctions) or ``none``.
+            cleanup: ``graph`` (one decision per vessel tree joined at bifurcations and
+                crossings), ``vote`` (one per vessel segment between junctions) or ``none``.
 
         Raises:
             EarnetError: the graph has no artery/vein outputs, or a bad argument.
@@ -159,10 +161,11 @@ class OnnxSegmenter:
         artery, vein = maps[len(self.outputs)], maps[len(self.outputs) + 1]
         artery[~vessels.fov] = 0
         vein[~vessels.fov] = 0
-        if cleanup == "vote":
-            from earnet.runtime.av_vote import segment_vote
+        if cleanup != "none":
+            from earnet.runtime.av_vote import graph_vote, segment_vote
 
-            artery, vein = segment_vote(artery, vein, vessels.mask)
+            clean = graph_vote if cleanup == "graph" else segment_vote
+            artery, vein = clean(artery, vein, vessels.mask)
         classes = av_label_map(artery, vein, vessels.mask, self.contract.av_crossing_threshold)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
