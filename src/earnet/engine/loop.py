@@ -104,8 +104,13 @@ def fit_and_export(task: L.LightningModule, data: L.LightningDataModule, config:
     """
     checkpoints = out / "checkpoints"
     clock = TrainClock()
-    callbacks: list[L.Callback] = [ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor,
-                                                   mode="max", save_last=True), clock]
+    # Two checkpoints: the best epoch by ``monitor``, and the latest epoch for resuming. Lightning's
+    # own ``save_last`` only rewrites last.ckpt when the best improved, so a resumed run would
+    # repeat every epoch since the last improvement (and could end behind the epoch it was at).
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode="max")
+    latest = ModelCheckpoint(dirpath=checkpoints, filename="last", monitor=None, save_top_k=1,
+                             save_on_train_epoch_end=True, enable_version_counter=False)
+    callbacks: list[L.Callback] = [best, latest, clock]
     callbacks += extra_callbacks or []
     if patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=patience))
