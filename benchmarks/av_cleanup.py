@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def correct(artery: np.ndarray, vein: np.ndarray, reference: np.ndarray, fov: np
     return int(((artery >= vein)[known] == (reference[known] == ARTERY)).sum()), int(known.sum())
 
 
-def graph_with(weak: float, short: int):  # noqa: ANN201 - a clean-up function
+def graph_with(weak: float, short: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """:func:`earnet.av_topology.graph_vote` with other parameters."""
 
     def clean(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
