@@ -29,8 +29,8 @@ import numpy as np
 
 from earnet.av import ArteryVeinSegmenter
 from earnet.av_bundle import add_av_to_bundle, load_av_model
-from earnet.av_graph import CLEANUPS, DEFAULT_CLEANUP
 from earnet.av_evaluate import evaluate_av
+from earnet.av_graph import CLEANUPS, DEFAULT_CLEANUP
 from earnet.bundle import resolve
 from earnet.data.registry import get_dataset
 from earnet.data.rite import ARTERY, CROSSING, VEIN
