@@ -91,31 +91,19 @@ def test_nearest_feature_is_scipys_ties_included() -> None:
         av_vote.nearest_feature(np.zeros((3, 3), bool))
 
 
-def test_segment_vote_is_av_topologys() -> None:
-    from earnet.av_topology import segment_vote
+@pytest.mark.parametrize("name", ["segment_vote", "graph_vote"])
+def test_clean_ups_are_av_topologys(name: str) -> None:
+    import earnet.av_topology
 
+    expected_fn, got_fn = getattr(earnet.av_topology, name), getattr(av_vote, name)
     rng = np.random.default_rng(4)
     for seed in range(4):
         vessel = generate_fundus(seed, 200).label
         smooth = ndimage.gaussian_filter(rng.random((2, 200, 200)), (0, 6, 6)).astype(np.float32)
         artery, vein = np.clip(smooth * 4 - 1.5, 0, 1)
-        for expected, got in zip(segment_vote(artery, vein, vessel), av_vote.segment_vote(artery, vein, vessel)):
+        for expected, got in zip(expected_fn(artery, vein, vessel), got_fn(artery, vein, vessel)):
             np.testing.assert_array_equal(got, expected)
-    unchanged = av_vote.segment_vote(artery, vein, np.zeros_like(vessel))
-    assert unchanged[0] is artery and unchanged[1] is vein
-
-
-def test_graph_vote_is_av_topologys() -> None:
-    from earnet.av_topology import graph_vote
-
-    rng = np.random.default_rng(5)
-    for seed in range(4):
-        vessel = generate_fundus(seed, 200).label
-        smooth = ndimage.gaussian_filter(rng.random((2, 200, 200)), (0, 6, 6)).astype(np.float32)
-        artery, vein = np.clip(smooth * 4 - 1.5, 0, 1)
-        for expected, got in zip(graph_vote(artery, vein, vessel), av_vote.graph_vote(artery, vein, vessel)):
-            np.testing.assert_array_equal(got, expected)
-    unchanged = av_vote.graph_vote(artery, vein, np.zeros_like(vessel))
+    unchanged = got_fn(artery, vein, np.zeros_like(vessel))
     assert unchanged[0] is artery and unchanged[1] is vein
 
 
