@@ -20,14 +20,13 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from av_check import as_bundle
-from scipy import ndimage
 
-from earnet import av_graph, av_topology
+from earnet import av_topology
 from earnet.av import ArteryVeinSegmenter
 from earnet.data.registry import get_dataset
 from earnet.data.rite import ARTERY, VEIN
@@ -41,20 +40,6 @@ def correct(artery: np.ndarray, vein: np.ndarray, reference: np.ndarray, fov: np
     return int(((artery >= vein)[known] == (reference[known] == ARTERY)).sum()), int(known.sum())
 
 
-def graph_with(weak: float, short: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """:func:`earnet.av_topology.graph_vote` with other parameters."""
-
-    def clean(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        labels, count, zones = av_topology._segments(vessel)
-        if count == 0:
-            return artery, vein
-        nodes, node_count = ndimage.label(zones, structure=np.ones((3, 3), bool))
-        decisions = av_graph.graph_decisions(artery - vein, labels, count, nodes, node_count, weak=weak, short=short)
-        return av_topology._apply(artery, vein, labels, decisions)
-
-    return clean
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="an A/V bundle or an A/V model file (attached to its vessel bundle)")
@@ -65,7 +50,7 @@ def main() -> int:
     if args.grid:
         for weak in (0.2, 0.25, 0.3, 0.4, 0.5):
             for short in (8, 15, 25):
-                cleanups[f"graph weak={weak} short={short}"] = graph_with(weak, short)
+                cleanups[f"graph weak={weak} short={short}"] = partial(av_topology.graph_vote, weak=weak, short=short)
     totals = {name: {"train": [0, 0], "validation": [0, 0]} for name in cleanups}
     per_image: dict[str, dict[str, float]] = {}
     seconds: dict[str, list[float]] = {name: [] for name in cleanups}

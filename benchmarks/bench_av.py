@@ -51,9 +51,7 @@ def main() -> int:
     segmenter.segment(samples[0].image)  # warm-up
     vessel_s, av_s, write_s, av_cpu, vote_s = [], [], [], [], []
     from earnet.av_metrics import av_label_map
-    from earnet.av_topology import graph_vote, segment_vote
-
-    clean = {"graph": graph_vote, "vote": segment_vote}.get(args.cleanup)
+    from earnet.av_topology import clean_up
     with tempfile.TemporaryDirectory() as tmp:
         for sample in samples:
             result = segmenter.segment(sample.image)
@@ -63,8 +61,7 @@ def main() -> int:
             cpu = time.process_time()
             artery, vein = segmenter.av_maps(sample.image, result.vessels.fov, result.vessels.probability)
             start = time.perf_counter()
-            if clean is not None:
-                artery, vein = clean(artery, vein, result.vessels.mask)
+            artery, vein = clean_up(artery, vein, result.vessels.mask, args.cleanup)
             vote_s.append(time.perf_counter() - start)
             av_label_map(artery, vein, result.vessels.mask)
             av_cpu.append(time.process_time() - cpu)

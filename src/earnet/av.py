@@ -28,6 +28,10 @@ from earnet.types import AVSegmentation
 __all__ = ["CLEANUPS", "DEFAULT_AV_MODEL", "ArteryVeinSegmenter", "load_av_segmenter", "supports_av"]
 
 
+def _vessel_input(result: Any) -> np.ndarray:
+    """The vessel probability an A/V cascade sees: the working-scale map if kept, else the map."""
+    return result.working_probability if result.working_probability is not None else result.probability
+
 
 def supports_av(model: str | Path) -> bool:
     """Whether a bundled model name or bundle path has an A/V model."""
@@ -83,14 +87,11 @@ class ArteryVeinSegmenter:
         needs_vessel = self.predictor.needs_vessel
         vessels = self.vessels.segment(image, fov, attention=attention, keep_working=needs_vessel)
         start = time.perf_counter()
-        vessel = vessels.working_probability if vessels.working_probability is not None else vessels.probability
-        artery, vein = self.av_maps(image, vessels.fov, vessel if needs_vessel else None)
+        artery, vein = self.av_maps(image, vessels.fov, _vessel_input(vessels) if needs_vessel else None)
         vessels.working_probability = None
-        if self.cleanup != "none":
-            from earnet.av_topology import graph_vote, segment_vote
+        from earnet.av_topology import clean_up
 
-            clean = graph_vote if self.cleanup == "graph" else segment_vote
-            artery, vein = clean(artery, vein, vessels.mask)
+        artery, vein = clean_up(artery, vein, vessels.mask, self.cleanup)
         classes = av_label_map(artery, vein, vessels.mask)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
@@ -105,8 +106,7 @@ class ArteryVeinSegmenter:
         from earnet.data.resolution import scale_factor
 
         if self.predictor.needs_vessel and vessel is None:
-            result = self.vessels.segment(image, fov, keep_working=True)
-            vessel = result.working_probability if result.working_probability is not None else result.probability
+            vessel = _vessel_input(self.vessels.segment(image, fov, keep_working=True))
         scale = scale_factor(fov, self.training_fov_diameter)
         maps = self.predictor.predict_scaled(image, scale, vessel)
         maps.artery[~fov] = 0

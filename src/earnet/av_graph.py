@@ -90,8 +90,10 @@ def _two_ended(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return segments[two], by_segment[start[two], 0], by_segment[start[two] + 1, 0]
 
 
-def _node_roots(pairs: np.ndarray, length: np.ndarray, node_count: int, short: int) -> np.ndarray:
-    """Each node's representative after fusing nodes joined by a short segment."""
+def _node_roots(two_ended: tuple[np.ndarray, np.ndarray, np.ndarray], length: np.ndarray, node_count: int,
+                short: int) -> np.ndarray:
+    """Each node's representative after fusing nodes joined by a short segment
+    (``two_ended``: :func:`_two_ended`'s segments and their two nodes)."""
     parent = np.arange(node_count + 1)
 
     def find(item: int) -> int:
@@ -100,8 +102,9 @@ def _node_roots(pairs: np.ndarray, length: np.ndarray, node_count: int, short: i
             item = int(parent[item])
         return item
 
-    segments, first, second = _two_ended(pairs)
-    for a, b in zip(first[length[segments] <= short].tolist(), second[length[segments] <= short].tolist()):
+    segments, first, second = two_ended
+    short_ones = length[segments] <= short
+    for a, b in zip(first[short_ones].tolist(), second[short_ones].tolist()):
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
@@ -155,9 +158,10 @@ def graph_decisions(difference: np.ndarray, labels: np.ndarray, count: int, node
     if count and node_count:
         node_rows, node_cols = np.nonzero(nodes)
         pairs = _touching(labels, node_rows, node_cols, nodes[node_rows, node_cols])
-        roots = _node_roots(pairs, length, node_count, short)
+        two_ended = _two_ended(pairs)
+        roots = _node_roots(two_ended, length, node_count, short)
         fused = roots[pairs[:, 0]]
-        segments, first, second = _two_ended(pairs)
+        segments, first, second = two_ended
         inner = np.zeros(count + 1, bool)
         inner[segments] = (length[segments] <= short) & (roots[first] == roots[second])
         ends = np.unique(np.stack([fused, pairs[:, 1]], axis=1)[~inner[pairs[:, 1]]], axis=0)

@@ -82,9 +82,11 @@ def segment_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tu
     return _apply(artery, vein, labels, segment_is_artery)
 
 
-def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray, **params: float
+               ) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`segment_vote`, with the decisions of whole vessel trees joined at bifurcations
-    and crossings (:func:`earnet.av_graph.graph_decisions`) instead of single segments."""
+    and crossings (:func:`earnet.av_graph.graph_decisions`, which takes ``params``) instead of
+    single segments."""
     from earnet.av_graph import graph_decisions
 
     if not vessel.any():
@@ -93,5 +95,12 @@ def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tupl
     if count == 0:
         return artery, vein
     nodes, node_count = ndimage.label(zones, structure=_CONNECTED)
-    decisions = graph_decisions(artery - vein, labels, count, nodes, node_count)
+    decisions = graph_decisions(artery - vein, labels, count, nodes, node_count, **params)
     return _apply(artery, vein, labels, decisions)
+
+
+def clean_up(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray, cleanup: str) -> tuple[np.ndarray, np.ndarray]:
+    """The A/V clean-up named ``cleanup`` (:data:`earnet.av_graph.CLEANUPS`); ``none`` returns the maps."""
+    if cleanup == "none":
+        return artery, vein
+    return (graph_vote if cleanup == "graph" else segment_vote)(artery, vein, vessel)

@@ -197,6 +197,22 @@ def nearest_feature(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return column_row[r[:, None], nearest_col], nearest_col
 
 
+def _segments(vessel: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """As :func:`earnet.av_topology._segments`: segment labels, their count, junction zones."""
+    skeleton = skeletonize(vessel)
+    zones = _dilate(skeleton & (_neighbour_count(skeleton) >= 3))
+    labels, count = label(skeleton & ~zones)
+    return labels, count, skeleton & zones
+
+
+def _apply(artery: np.ndarray, vein: np.ndarray, labels: np.ndarray, segment_is_artery: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel takes its nearest segment's decision (probabilities swapped where it disagrees)."""
+    rows, cols = nearest_feature(labels > 0)
+    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
+    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+
+
 def segment_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Artery and vein maps whose artery-vs-vein decision is the vote of the nearest vessel segment.
 
@@ -208,19 +224,14 @@ def segment_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tu
     """
     if not vessel.any():
         return artery, vein
-    skeleton = skeletonize(vessel)
-    junctions = skeleton & (_neighbour_count(skeleton) >= 3)
-    labels, count = label(skeleton & ~_dilate(junctions))
+    labels, count, _ = _segments(vessel)
     if count == 0:
         return artery, vein
     # per-segment sums in raster order (bincount), as scipy.ndimage.mean adds them
     flat = labels.ravel()
     sums = np.bincount(flat, weights=(artery - vein).astype(np.float64).ravel(), minlength=count + 1)
     votes = sums[1:] / np.bincount(flat, minlength=count + 1)[1:]
-    segment_is_artery = np.concatenate([[False], votes >= 0])
-    rows, cols = nearest_feature(labels > 0)
-    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
-    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+    return _apply(artery, vein, labels, np.concatenate([[False], votes >= 0]))
 
 
 def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,13 +241,15 @@ def graph_vote(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray) -> tupl
 
     if not vessel.any():
         return artery, vein
-    skeleton = skeletonize(vessel)
-    zones = _dilate(skeleton & (_neighbour_count(skeleton) >= 3))
-    labels, count = label(skeleton & ~zones)
+    labels, count, zones = _segments(vessel)
     if count == 0:
         return artery, vein
-    nodes, node_count = label(skeleton & zones)
-    segment_is_artery = graph_decisions(artery - vein, labels, count, nodes, node_count)
-    rows, cols = nearest_feature(labels > 0)
-    swap = segment_is_artery[labels[rows, cols]] != (artery >= vein)
-    return np.where(swap, vein, artery), np.where(swap, artery, vein)
+    nodes, node_count = label(zones)
+    return _apply(artery, vein, labels, graph_decisions(artery - vein, labels, count, nodes, node_count))
+
+
+def clean_up(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray, cleanup: str) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`earnet.av_topology.clean_up`."""
+    if cleanup == "none":
+        return artery, vein
+    return (graph_vote if cleanup == "graph" else segment_vote)(artery, vein, vessel)

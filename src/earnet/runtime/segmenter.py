@@ -161,11 +161,9 @@ class OnnxSegmenter:
         artery, vein = maps[len(self.outputs)], maps[len(self.outputs) + 1]
         artery[~vessels.fov] = 0
         vein[~vessels.fov] = 0
-        if cleanup != "none":
-            from earnet.runtime.av_vote import graph_vote, segment_vote
+        from earnet.runtime.av_vote import clean_up
 
-            clean = graph_vote if cleanup == "graph" else segment_vote
-            artery, vein = clean(artery, vein, vessels.mask)
+        artery, vein = clean_up(artery, vein, vessels.mask, cleanup)
         classes = av_label_map(artery, vein, vessels.mask, self.contract.av_crossing_threshold)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
