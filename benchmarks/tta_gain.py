@@ -55,18 +55,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--stage", default="stage1")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
+                        help="TTA modes to compare; the first is the baseline (default: none flip ms)")
     parser.add_argument("--results", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     records = []
     for run in args.runs:
-        for tta in MODES:
+        for tta in args.modes:
             record = {"run": str(run), "stage": args.stage, "tta": tta, **score(run, args.stage, tta)}
             records.append(record)
             print(f"{run.name:>28} tta {tta:<4} F1 {record['f1']:.4f} AUC {record['auc_roc']:.4f} "
                   f"{record['seconds_per_image']:.2f} s/image", flush=True)
-    gains = {tta: [r["f1"] - base["f1"] for r, base in zip(records[i::3], records[0::3])]
-             for i, tta in enumerate(MODES) if tta != "none"}
+    count = len(args.modes)
+    gains = {tta: [r["f1"] - base["f1"] for r, base in zip(records[i::count], records[0::count])]
+             for i, tta in enumerate(args.modes) if i > 0}
     document = write_results(
         args.results, protocol="each run's own validation images (split.json), derived FOV, the run's threshold; "
         "pooled F1/AUC-ROC; seconds are medians under whatever load the machine had (relative only)",
