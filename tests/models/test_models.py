@@ -37,6 +37,16 @@ def test_default_wnet_is_small_enough_for_a_cpu() -> None:
     assert count_parameters(create_model("wnet")) <= 150_000
 
 
+def test_deep_wnet_adds_capacity_below_full_resolution_only() -> None:
+    deep, wide, default = create_model("wnet_deep"), create_model("wnet_wide"), create_model("wnet")
+    check_backbone(deep.backbone)
+    assert count_parameters(deep) > 3.5 * count_parameters(default)
+    assert abs(count_parameters(deep) - count_parameters(wide)) < 0.1 * count_parameters(wide)
+    # its full-resolution convolutions (the costly ones) are the W-Net's: 8 channels
+    assert deep.backbone.feature_channels == default.backbone.feature_channels == 8
+    assert deep.backbone.multiple == 8 and "wnet_deep" in list_models()
+
+
 def test_unknown_model_lists_valid_names() -> None:
     with pytest.raises(EarnetError, match="wnet"):
         create_model("resnet9000")
