@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from finetune_split import finetune_split  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("finetune_split", REPO / "benchmarks" / "finetune_split.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+finetune_split = module.finetune_split
 
 IDS = ["Image_01L", "Image_01R", "Image_02L", "Image_03L"]
 
