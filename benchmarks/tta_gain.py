@@ -16,39 +16,16 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from results_file import write_results
+from validation import score, validation_samples
 
-from earnet.engine.run import Run, dataset_split
-from earnet.metrics import MetricAccumulator
 from earnet.segment import load_segmenter
 
 MODES = ("none", "flip", "ms")
-
-
-def score(run: Path, stage: str, tta: str) -> dict[str, float]:
-    """Pooled scores of a run's stage on its validation images with one TTA mode."""
-    config = Run(run).config()
-    val_ids = set(json.loads((run / "split.json").read_text())["val"])
-    segmenter = load_segmenter(run, tta=tta, stage=stage)
-    accumulator = MetricAccumulator(segmenter.threshold)
-    seconds = []
-    dataset = dataset_split(config, "train")
-    for index, sample_id in enumerate(dataset.ids):
-        if sample_id not in val_ids:
-            continue
-        sample = dataset[index]
-        start = time.perf_counter()
-        result = segmenter.segment(sample.image, attention=False)
-        seconds.append(time.perf_counter() - start)
-        accumulator.add(sample_id, result.probability, sample.label, result.fov)
-    pooled = accumulator.pooled()
-    return {"f1": pooled["f1"], "auc_roc": pooled["auc_roc"], "seconds_per_image": float(np.median(seconds)),
-            "images": len(seconds)}
 
 
 def main() -> int:
@@ -62,8 +39,12 @@ def main() -> int:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     records = []
     for run in args.runs:
+        samples = validation_samples(run)
         for tta in args.modes:
-            record = {"run": str(run), "stage": args.stage, "tta": tta, **score(run, args.stage, tta)}
+            pooled, seconds = score(load_segmenter(run, tta=tta, stage=args.stage), samples)
+            record = {"run": str(run), "stage": args.stage, "tta": tta, "f1": pooled["f1"],
+                      "auc_roc": pooled["auc_roc"], "seconds_per_image": float(np.median(seconds)),
+                      "images": len(seconds)}
             records.append(record)
             print(f"{run.name:>28} tta {tta:<4} F1 {record['f1']:.4f} AUC {record['auc_roc']:.4f} "
                   f"{record['seconds_per_image']:.2f} s/image", flush=True)

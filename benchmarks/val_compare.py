@@ -18,16 +18,14 @@ the write-up which of the models trained on these images: a model that did is fa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import torch
 from results_file import labelled_model, write_results
+from validation import score, validation_samples
 
-from earnet.engine.run import Run, dataset_split
-from earnet.metrics import MetricAccumulator
 from earnet.segment import load_segmenter
 
 
@@ -39,28 +37,21 @@ def main() -> int:
     parser.add_argument("--results", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    val_ids = [i for i in json.loads((args.run / "split.json").read_text())["val"]
-               if not args.source or i.startswith(args.source)]
-    if not val_ids:
+    samples = validation_samples(args.run, args.source)
+    if not samples:
         raise SystemExit(f"{args.run / 'split.json'}: no validation images{' from ' + args.source if args.source else ''}")
-    dataset = dataset_split(Run(args.run).config(), "train")
-    samples = [dataset[dataset.ids.index(i)] for i in val_ids]
     records = []
     for item in args.model:
         label, model = labelled_model(item)
         segmenter = load_segmenter(model)
-        accumulator = MetricAccumulator(segmenter.threshold)
-        for sample in samples:
-            result = segmenter.segment(sample.image, attention=False)
-            accumulator.add(sample.id, result.probability, sample.label, result.fov)
-        pooled = accumulator.pooled()
+        pooled, _ = score(segmenter, samples)
         records.append({"model": label, "source": str(model), "threshold": segmenter.threshold,
                         "f1": pooled["f1"], "auc_roc": pooled["auc_roc"]})
         print(f"{label:>24}  F1 {pooled['f1']:.4f}  AUC {pooled['auc_roc']:.4f}  (threshold {segmenter.threshold:.3f})",
               flush=True)
     write_results(args.results, protocol="the run's validation images (split.json), derived FOV, the resolution "
                   "rule, each model at its own threshold; pooled F1/AUC-ROC inside the derived FOV; no test labels",
-                  run=str(args.run), images=val_ids, records=records)
+                  run=str(args.run), images=[s.id for s in samples], records=records)
     return 0
 
 

@@ -1,0 +1,33 @@
+"""A run's validation images, and a segmenter scored on them the way ``earnet segment`` runs it;
+shared by the scripts that choose on validation (tta_gain.py, val_compare.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from earnet.engine.run import Run, dataset_split
+from earnet.metrics import MetricAccumulator
+from earnet.segment import Segmenter
+from earnet.types import Sample
+
+
+def validation_samples(run: Path, prefix: str | None = None) -> list[Sample]:
+    """The run's validation images (``split.json``: training images held out, never test), in
+    split order; with ``prefix``, only the ids that start with it (e.g. ``chase_db1_``)."""
+    val_ids = [i for i in json.loads((run / "split.json").read_text())["val"] if not prefix or i.startswith(prefix)]
+    dataset = dataset_split(Run(run).config(), "train")
+    return [dataset[dataset.ids.index(i)] for i in val_ids]
+
+
+def score(segmenter: Segmenter, samples: list[Sample]) -> tuple[dict[str, float], list[float]]:
+    """Pooled metrics inside the derived FOV at the segmenter's threshold, and seconds per image."""
+    accumulator = MetricAccumulator(segmenter.threshold)
+    seconds = []
+    for sample in samples:
+        start = time.perf_counter()
+        result = segmenter.segment(sample.image, attention=False)
+        seconds.append(time.perf_counter() - start)
+        accumulator.add(sample.id, result.probability, sample.label, result.fov)
+    return accumulator.pooled(), seconds
