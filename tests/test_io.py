@@ -44,7 +44,8 @@ def test_image_stem(name: str, stem: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "expected"), [("a.PNG", True), ("a.ppm.gz", True), ("a.JPG", True),
-                                                ("a.npy", False), ("a.txt.gz", False), ("a.json", False)])
+                                                ("a.webp", True), ("a.npy", False), ("a.txt.gz", False),
+                                                ("a.json", False)])
 def test_is_image_file(name: str, expected: bool) -> None:
     assert is_image_file(Path(name)) is expected
 
@@ -56,6 +57,30 @@ def test_read_rgb_rgb_png(tmp_path: Path) -> None:
     out = read_rgb(save(RGB, tmp_path / "a.png"))
     assert out.dtype == np.uint8 and out.shape == (6, 7, 3)
     np.testing.assert_array_equal(out, RGB)
+
+
+@pytest.mark.parametrize(("orientation", "turn"), [(1, lambda a: a), (3, lambda a: np.rot90(a, 2)),
+                                                  (6, lambda a: np.rot90(a, -1)), (8, lambda a: np.rot90(a, 1))])
+def test_read_rgb_applies_exif_orientation(tmp_path: Path, orientation: int, turn) -> None:
+    """A phone photograph stored sideways with a rotation tag is read the way viewers show it."""
+    image = Image.fromarray(RGB)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(tmp_path / "a.png", exif=exif)
+    np.testing.assert_array_equal(read_rgb(tmp_path / "a.png"), turn(RGB))
+
+
+def test_read_binary_applies_exif_orientation_like_the_photograph(tmp_path: Path) -> None:
+    image = Image.fromarray(MASK.astype(np.uint8) * 255)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "m.png", exif=exif)
+    np.testing.assert_array_equal(read_binary(tmp_path / "m.png"), np.rot90(MASK, -1))
+
+
+def test_read_rgb_webp(tmp_path: Path) -> None:
+    Image.fromarray(RGB).save(tmp_path / "a.webp", lossless=True)
+    np.testing.assert_array_equal(read_rgb(tmp_path / "a.webp"), RGB)
 
 
 def test_read_rgb_tif_and_ppm(tmp_path: Path) -> None:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from earnet.exceptions import InputError
 from earnet.png import as_png_strip, strips_of
 from earnet.png import write_png_strips as write_png_strips_to
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".bmp", ".webp")
 """Suffixes recognised as images (case-insensitive); each may also end in ``.gz``."""
 
 
@@ -91,12 +91,24 @@ def _open_pil(path: Path) -> Image.Image:
             image = Image.open(io.BytesIO(_read_gzip(path)) if path.name.lower().endswith(".gz") else path)
             _check_size(path, *image.size)
             image.load()
+            upright(image)
     except Image.DecompressionBombError:
         raise InputError(path, f"image is larger than {MAX_PIXELS / 1e6:.0f} Mpx; earnet reads at most that "
                                "(downscale or crop it first)") from None
     except (UnidentifiedImageError, OSError, EOFError, ValueError, SyntaxError, MemoryError) as exc:
         message = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the decompressed data", str(exc))
         raise InputError(path, f"cannot read image ({message})") from None
+    return image
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Turn ``image`` in place the way its EXIF orientation tag says, as image viewers show it.
+
+    Phone and camera JPEGs often store the sensor's pixel order plus a rotation tag; without
+    this, masks and overlays would come out turned against the photograph a user sees.
+    """
+    with _quiet_pil():
+        ImageOps.exif_transpose(image, in_place=True)
     return image
 
 
@@ -114,14 +126,15 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read a colour photograph as RGB ``uint8`` ``(H, W, 3)``.
 
-    Grayscale images are replicated to three channels, alpha is dropped and 16-bit
-    data is scaled to 8 bits.
+    Grayscale images are replicated to three channels, alpha is dropped, 16-bit
+    data is scaled to 8 bits and an EXIF orientation tag is applied.
     """
     return pil_to_rgb(_open_pil(Path(path)))
 
 
 def pil_to_rgb(image: Image.Image) -> np.ndarray:
-    """A decoded PIL image as RGB ``uint8`` ``(H, W, 3)``, converted as :func:`read_rgb` does."""
+    """A decoded PIL image as RGB ``uint8`` ``(H, W, 3)``, converted (and turned upright) as :func:`read_rgb` does."""
+    upright(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = _to_uint8(np.asarray(image))
         return np.repeat(array[..., None], 3, axis=2)

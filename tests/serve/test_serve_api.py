@@ -130,10 +130,21 @@ def test_threshold_model_tta_and_photo(models, photo) -> None:  # noqa: ANN001
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(body["photo_png"])))), photo)
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PPM", "BMP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PPM", "BMP", "WEBP"])
 def test_accepted_formats(models, photo, fmt: str) -> None:  # noqa: ANN001
     response = post(app_with(models), encode(photo, fmt), name=f"x.{fmt.lower()}", content_type="application/octet-stream")
     assert response.status_code == 200, response.text
+
+
+def test_exif_orientation_is_applied(models, photo) -> None:  # noqa: ANN001
+    """A phone JPEG stored sideways with a rotation tag comes back as the browser shows it."""
+    image = Image.fromarray(np.rot90(photo, 1).copy())
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": undoes the rot90 above
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", exif=exif)
+    body = post(app_with(models), buffer.getvalue(), include="photo").json()
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(body["photo_png"])))), photo)
 
 
 def test_client_file_name_is_only_displayed(models, photo) -> None:  # noqa: ANN001

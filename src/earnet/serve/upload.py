@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from earnet.io import pil_to_rgb
 
-FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "PPM": "PPM/PGM", "BMP": "BMP"}
+FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "PPM": "PPM/PGM", "BMP": "BMP", "WEBP": "WebP"}
 """Pillow formats accepted, and how to name them to a user."""
 
 NAME_LENGTH = 80
