@@ -150,6 +150,35 @@ def test_median_vote_equals_median_filter() -> None:
                                       ndimage.median_filter(channel, size=3) > threshold)
 
 
+def test_fov_diameter_of_a_whole_disc_and_one_cut_flat_is_its_extent() -> None:
+    inside, _, _ = disc(400, 420, radius=150)
+    assert fov_diameter(inside) == 300
+    inside[:100] = inside[-100:] = False  # cut flat at top and bottom, as HRF's camera does
+    assert fov_diameter(inside) == 300
+    assert fov_diameter(np.zeros((5, 6), bool)) == 0
+
+
+@pytest.mark.parametrize(("top", "left", "height", "width"),
+                         [(60, 60, 280, 300), (0, 110, 400, 200), (20, 0, 250, 260), (100, 120, 160, 170)])
+def test_fov_diameter_of_a_photograph_cropped_inside_the_aperture_fits_the_rim(top: int, left: int, height: int,
+                                                                              width: int) -> None:
+    """A crop cutting the disc at the sides too: the extent is the crop's width, the rim circle the diameter."""
+    inside, _, _ = disc(400, 420, radius=150)
+    crop = inside[top:top + height, left:left + width]
+    if crop.all():  # no rim in view: nothing tells the diameter but the extent
+        assert fov_diameter(crop) == width
+    else:
+        assert abs(fov_diameter(crop) - 300) < 2
+
+
+def test_fov_diameter_of_a_derived_mask_on_a_cropped_photograph() -> None:
+    inside, distance, _ = disc(400, 420, radius=150)
+    image = photograph(np.where(inside, 180 - 60 * distance, 0).astype(np.uint8), inside)
+    whole = fov_diameter(derive_fov(image))
+    cropped = fov_diameter(derive_fov(image[90:310, 80:340]))
+    assert abs(cropped - whole) < 0.01 * whole
+
+
 @pytest.mark.data
 def test_drive_derived_fov_matches_official_masks() -> None:
     from earnet.data.registry import get_dataset

@@ -283,10 +283,45 @@ def _rows_to_mask(first: np.ndarray, last: np.ndarray, width: int) -> np.ndarray
     return out
 
 
+MIN_RIM_POINTS = 16
+"""Rim points (row ends off the image border) needed to fit the aperture's circle."""
+
+
 def fov_diameter(fov: np.ndarray) -> float:
-    """Horizontal extent (px) of a FOV mask: the aperture's diameter even when cut at top/bottom."""
+    """The aperture's diameter (px) from a FOV mask, even where the photograph cuts the disc.
+
+    The horizontal extent of the mask, which is the diameter when the disc is whole or cut
+    flat at top and bottom (DRIVE, CHASE_DB1, STARE, HRF). Where the mask also reaches the
+    left or right edge of the image (a photograph cropped inside the aperture), the extent
+    is only the crop's width, so the circle through the visible rim is fitted instead
+    (least squares, on the ends of each row that lie inside the image). A mask with no rim
+    in view (the crop lies wholly inside the aperture) keeps its extent: nothing tells more.
+    """
     columns = np.flatnonzero(fov.any(axis=0))
-    return float(columns[-1] - columns[0] + 1) if columns.size else 0.0
+    if not columns.size:
+        return 0.0
+    extent = float(columns[-1] - columns[0] + 1)
+    width = fov.shape[1]
+    if columns[0] > 0 and columns[-1] < width - 1:
+        return extent
+    fitted = _rim_circle_diameter(fov)
+    return max(extent, fitted) if fitted is not None else extent
+
+
+def _rim_circle_diameter(fov: np.ndarray) -> float | None:
+    """Diameter of the least-squares circle (Kasa fit) through the FOV's row ends off the image border."""
+    rows = np.flatnonzero(fov.any(axis=1))
+    first = np.argmax(fov[rows], axis=1)
+    last = fov.shape[1] - 1 - np.argmax(fov[rows, ::-1], axis=1)
+    left, right = first > 0, last < fov.shape[1] - 1
+    y = np.concatenate([rows[left], rows[right]]).astype(np.float64)
+    x = np.concatenate([first[left] - 0.5, last[right] + 0.5])  # the pixel edges the extent counts
+    if y.size < MIN_RIM_POINTS or np.ptp(y) < MIN_RIM_POINTS:
+        return None
+    design = np.column_stack([x, y, np.ones_like(x)])
+    (d, e, f), *_ = np.linalg.lstsq(design, -(x * x + y * y), rcond=None)
+    squared_radius = (d * d + e * e) / 4 - f
+    return float(2 * np.sqrt(squared_radius)) if squared_radius > 0 else None
 
 
 # Known limit: where uneven illumination leaves a stretch of the rim nearly as dark
