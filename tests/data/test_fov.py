@@ -171,6 +171,21 @@ def test_fov_diameter_of_a_photograph_cropped_inside_the_aperture_fits_the_rim(t
         assert abs(fov_diameter(crop) - 300) < 2
 
 
+def test_fov_diameter_ignores_straight_or_ragged_edges_inside_the_aperture() -> None:
+    """A crop wholly inside the aperture whose dark corner fell outside the FOV: no rim, so the extent."""
+    yy, xx = np.mgrid[:300, :300]
+    corner_cut = xx + yy > 60  # the convex hull's straight edge across a dark corner
+    assert fov_diameter(corner_cut) == 300
+    ragged = corner_cut & ~((xx > 250) & (yy % 7 < 3))  # row ends on no circle
+    assert fov_diameter(ragged) == 300
+
+
+def test_fov_diameter_from_the_rim_is_at_most_one_and_a_half_times_the_extent() -> None:
+    inside, _, _ = disc(1000, 1000, radius=480)
+    crop = inside[:, 300:700]  # a strip showing the top and bottom of the rim (a true diameter of 960)
+    assert fov_diameter(crop) == 600
+
+
 def test_fov_diameter_of_a_derived_mask_on_a_cropped_photograph() -> None:
     inside, distance, _ = disc(400, 420, radius=150)
     image = photograph(np.where(inside, 180 - 60 * distance, 0).astype(np.uint8), inside)

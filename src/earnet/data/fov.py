@@ -285,6 +285,15 @@ def _rows_to_mask(first: np.ndarray, last: np.ndarray, width: int) -> np.ndarray
 
 MIN_RIM_POINTS = 16
 """Rim points (row ends off the image border) needed to fit the aperture's circle."""
+MAX_RIM_RESIDUAL = 0.025
+"""The rim circle is used only if the rim points lie this close to it (RMS, fraction of the radius;
+STARE's aperture, the least round seen, gives ~0.022)."""
+MIN_RIM_ARC = 70
+"""... and cover at least this much of it (degrees, in 10-degree bins): a short stretch of
+straight hull edge also fits a (huge) circle."""
+MAX_RIM_GAIN = 1.5
+"""... and its diameter is at most this multiple of the extent. A square crop shows the rim
+only if it is wider than 1/sqrt(2) of the aperture."""
 
 
 def fov_diameter(fov: np.ndarray) -> float:
@@ -295,7 +304,8 @@ def fov_diameter(fov: np.ndarray) -> float:
     left or right edge of the image (a photograph cropped inside the aperture), the extent
     is only the crop's width, so the circle through the visible rim is fitted instead
     (least squares, on the ends of each row that lie inside the image). A mask with no rim
-    in view (the crop lies wholly inside the aperture) keeps its extent: nothing tells more.
+    in view (the crop lies wholly inside the aperture), or row ends that lie on no circle,
+    keep the extent: nothing tells more.
     """
     columns = np.flatnonzero(fov.any(axis=0))
     if not columns.size:
@@ -305,7 +315,7 @@ def fov_diameter(fov: np.ndarray) -> float:
     if columns[0] > 0 and columns[-1] < width - 1:
         return extent
     fitted = _rim_circle_diameter(fov)
-    return max(extent, fitted) if fitted is not None else extent
+    return min(max(extent, fitted), MAX_RIM_GAIN * extent) if fitted is not None else extent
 
 
 def _rim_circle_diameter(fov: np.ndarray) -> float | None:
@@ -321,7 +331,16 @@ def _rim_circle_diameter(fov: np.ndarray) -> float | None:
     design = np.column_stack([x, y, np.ones_like(x)])
     (d, e, f), *_ = np.linalg.lstsq(design, -(x * x + y * y), rcond=None)
     squared_radius = (d * d + e * e) / 4 - f
-    return float(2 * np.sqrt(squared_radius)) if squared_radius > 0 else None
+    if squared_radius <= 0:
+        return None
+    radius = float(np.sqrt(squared_radius))
+    # Row ends that are not a camera's round rim (a crop wholly inside the aperture whose dark
+    # corners fell outside the threshold) fit no circle well, or only along a short arc.
+    residual = np.hypot(x + d / 2, y + e / 2) - radius
+    arc = 10 * np.unique(np.floor(np.degrees(np.arctan2(y + e / 2, x + d / 2)) / 10)).size
+    if np.sqrt(np.mean(residual ** 2)) > MAX_RIM_RESIDUAL * radius or arc < MIN_RIM_ARC:
+        return None
+    return 2 * radius
 
 
 # Known limit: where uneven illumination leaves a stretch of the rim nearly as dark
