@@ -24,7 +24,7 @@ from earnet.inference.fusion import fold_batch_norm
 from earnet.inference.predictor import bf16_supported
 from earnet.models.registry import count_parameters, create_model
 
-BACKBONES = ("wnet", "wnet_deep", "wnet_wide")
+BACKBONES = ("wnet", "wnet_mid", "wnet_deep", "wnet_wide")
 
 
 def seconds(name: str, repeat: int, bf16: bool) -> float:

@@ -47,6 +47,13 @@ def test_deep_wnet_adds_capacity_below_full_resolution_only() -> None:
     assert deep.backbone.multiple == 8 and "wnet_deep" in list_models()
 
 
+def test_mid_wnet_sits_between_the_default_and_the_wide_one() -> None:
+    mid = create_model("wnet_mid")
+    check_backbone(mid.backbone)
+    assert count_parameters(create_model("wnet")) < count_parameters(mid) < count_parameters(create_model("wnet_wide"))
+    assert mid.backbone.feature_channels == 12 and mid.backbone.multiple == 4 and "wnet_mid" in list_models()
+
+
 def test_unknown_model_lists_valid_names() -> None:
     with pytest.raises(EarnetError, match="wnet"):
         create_model("resnet9000")

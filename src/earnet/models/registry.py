@@ -11,7 +11,7 @@ from torch import nn
 from earnet.exceptions import EarnetError
 from earnet.models.error_attention import REFINEMENTS, Refinement
 from earnet.models.segmenter import VesselSegmenter
-from earnet.models.wnet import wnet, wnet_deep, wnet_wide
+from earnet.models.wnet import wnet, wnet_deep, wnet_mid, wnet_wide
 
 
 def _hrnet_w48(**kwargs: Any) -> nn.Module:
@@ -41,6 +41,7 @@ def _unet_densenet121(**kwargs: Any) -> nn.Module:
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "wnet": wnet,
     "wnet_wide": wnet_wide,
+    "wnet_mid": wnet_mid,
     "wnet_deep": wnet_deep,
     "hrnet_ocr_mscale": _hrnet_w48,
     "hrnet_w18_small_ocr_mscale": _hrnet_w18_small,

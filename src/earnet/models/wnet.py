@@ -98,6 +98,12 @@ def wnet_wide(**kwargs: object) -> WNet:
     return WNet(**kwargs)  # type: ignore[arg-type]
 
 
+def wnet_mid(**kwargs: object) -> WNet:
+    """A W-Net between the default and the wide one, widths (12, 24, 48), ~132k parameters."""
+    kwargs.setdefault("widths", (12, 24, 48))
+    return WNet(**kwargs)  # type: ignore[arg-type]
+
+
 def wnet_deep(**kwargs: object) -> WNet:
     """A deeper W-Net, widths (8, 16, 32, 64), ~242k parameters: the wide one's capacity added
     at low resolution, where it is cheap (about the W-Net's time per image, not twice it)."""
