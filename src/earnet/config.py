@@ -38,6 +38,8 @@ class TrainConfig:
     backbone: str = "wnet"
     init: str | None = None
     av_vessel_model: str | None = None
+    teacher: str | None = None
+    teacher_weight: float = 0.5
     # optimisation
     epochs: int = 30
     lr: float = 3e-3
@@ -82,6 +84,9 @@ FIELD_HELP = {
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
     "backbone": "model: wnet, wnet_wide, wnet_deep, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_deep, av_wnet_wide",
     "av_vessel_model": "rite: vessel bundle whose probability an A/V model with a vessel input sees (e.g. general)",
+    "teacher": "distil stage 1 from this model (a bundle, run folder or file): its probability on each "
+               "training image is blended into the label",
+    "teacher_weight": "share of the teacher's probability in the stage-1 training target, in (0, 1]",
     "init": "start stage 1 from these weights: a bundle, a run folder or a stage's model.safetensors "
             "(rite: an A/V model.safetensors trained on the same split)",
     "epochs": "stage-1 epochs", "lr": "stage-1 learning rate (AdamW, one-cycle)", "weight_decay": "AdamW weight decay",
@@ -116,6 +121,10 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
     for name in POSITIVE:
         if getattr(config, name) < 1:
             raise InputError(source, f"{name} must be at least 1, got {getattr(config, name)}")
+    if not 0 < config.teacher_weight <= 1:
+        raise InputError(source, f"teacher_weight must be in (0, 1], got {config.teacher_weight}")
+    if config.teacher and config.dataset.lower() == "rite":
+        raise InputError(source, "teacher is for vessel stage 1, not for rite (artery/vein) models")
     from earnet.thresholds import VALIDATION, parse_threshold
 
     try:

@@ -82,13 +82,17 @@ def _config(args: argparse.Namespace, dataset: str) -> TrainConfig:
 
 def preflight(config: TrainConfig, out: Path, resume: bool) -> None:
     """Refuse to start a run (and create nothing) if its dataset fails ``earnet data check`` or
-    ``--init`` names weights that cannot start it."""
+    ``--init`` names weights that cannot start it, or ``--teacher`` a model that cannot be loaded."""
     from earnet.data.check import check_dataset
 
     if config.init and config.dataset != "rite" and not resume:
         from earnet.engine.pipeline import initial_weights
 
         initial_weights(config.init, config.backbone)
+    if config.teacher and not resume:
+        from earnet.segment import load_segmenter
+
+        load_segmenter(config.teacher)  # an unknown or unreadable teacher fails before the run folder exists
     if resume or config.dataset == "synthetic":
         return
     report = check_dataset(config.dataset, config.root)

@@ -17,6 +17,7 @@ from earnet.config import CHOICES, TrainConfig
 from earnet.data.resolution import rescale_sample
 from earnet.engine.datamodule import ImageTensors, to_image_tensors
 from earnet.engine.run import (
+    WEIGHTS,
     Run,
     assign_folds,
     dataset_split,
@@ -90,6 +91,25 @@ def initial_weights(source: str | Path, backbone: str) -> dict[str, torch.Tensor
     return state
 
 
+def stage1_training_tensors(config: TrainConfig, samples: list[Sample], stage_dir: Path,
+                            resume: bool = False) -> list[ImageTensors]:
+    """Stage-1 training images as tensors; with ``config.teacher`` each carries the teacher's
+    probability (``maps["teacher"]``), which the task blends into the label (distillation).
+
+    The samples are already at the run's FOV diameter, so the teacher (whose own resolution
+    rule applies) segments them inside their FOV as ``earnet segment --mask`` would. A finished
+    stage is not re-entered, so its teacher is not run again. Fold models (out-of-fold error
+    maps) get no teacher, as they get no ``--init``: it saw their held-out images.
+    """
+    if not config.teacher or (resume and (stage_dir / WEIGHTS).is_file()):
+        return [to_image_tensors(s) for s in samples]
+    from earnet.segment import load_segmenter
+
+    teacher = load_segmenter(config.teacher)
+    return [to_image_tensors(s, {"teacher": teacher.segment(s.image, fov=s.fov, attention=False).probability})
+            for s in samples]
+
+
 def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageResult:
     """Train the segmenter on the training images (validation carved out), from ``config.init``'s
     weights if given (fold models for out-of-fold error maps always start from scratch)."""
@@ -98,7 +118,7 @@ def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageRe
     train, val = _samples(config, train_ids), _samples(config, val_ids)
     run.record_fov_diameter()
     init = initial_weights(config.init, config.backbone) if config.init else None
-    result = train_stage(config, run.stage1, 1, [to_image_tensors(s) for s in train],
+    result = train_stage(config, run.stage1, 1, stage1_training_tensors(config, train, run.stage1, resume),
                          [to_image_tensors(s) for s in val], config.epochs, init=init, resume=resume,
                          progress=progress)
     _finish_stage(config, run.stage1, Predictor(load_model(result.weights)), val)

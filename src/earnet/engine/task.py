@@ -56,6 +56,8 @@ class SegmentationTask(CropEpochTask):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         image = batch["image"].contiguous(memory_format=torch.channels_last)
+        if "teacher" in batch:  # distillation: the target is the label blended with the teacher's probability
+            batch = {**batch, "label": torch.lerp(batch["label"], batch["teacher"], self.config["teacher_weight"])}
         output = self(image, batch.get("stage1"))
         guided_loss = self.stage == 2 and self.config.get("error_guidance") == "loss"
         parts = total_loss(output, batch, self.segmentation_loss, self.config["error_weight"],
