@@ -173,7 +173,10 @@ def test_runtime_av_without_torch_matches_earnet_segment_av(av_onnx: Path, tmp_p
             assert np.abs(got - getattr(expected, kind)).max() <= 1e-3, kind
         from earnet.av_evaluate import av_colour_map
 
-        np.testing.assert_array_equal(read_rgb(out / f"{name}_av.png"), av_colour_map(expected.classes))
+        # as in the DRIVE test below: equal maps to ~1e-5, so labels may differ only at pixels on a
+        # decision boundary (session 8's drive_av has one such pixel in the 330-px photograph's 10k)
+        differing = np.count_nonzero(np.any(read_rgb(out / f"{name}_av.png") != av_colour_map(expected.classes), -1))
+        assert differing <= max(5, 1e-3 * np.count_nonzero(expected.vessels.mask)), differing
         assert (out / f"{name}_av_overlay.png").is_file()
     assert f'"av_cleanup": "{DEFAULT_CLEANUP}"' in (out / "predictions.json").read_text()
 
