@@ -24,6 +24,7 @@ from results_file import write_results
 
 from earnet.data.fov import derive_fov, fov_diameter
 from earnet.data.registry import get_dataset
+from earnet.metrics import confusion_counts, scores_from_counts
 from earnet.segment import load_segmenter
 
 CROPS = {"whole": None, "480x480": (480, 480), "420x420": (420, 420), "360x520": (360, 520),
@@ -31,8 +32,7 @@ CROPS = {"whole": None, "480x480": (480, 480), "420x420": (420, 420), "360x520":
 
 
 def f1(predicted: np.ndarray, label: np.ndarray, inside: np.ndarray) -> float:
-    predicted, label = predicted[inside], label[inside]
-    return float(2 * (predicted & label).sum() / (predicted.sum() + label.sum()))
+    return scores_from_counts(confusion_counts(predicted, label, inside))["f1"]
 
 
 def main() -> int:

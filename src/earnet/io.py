@@ -133,8 +133,8 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def pil_to_rgb(image: Image.Image) -> np.ndarray:
-    """A decoded PIL image as RGB ``uint8`` ``(H, W, 3)``, converted (and turned upright) as :func:`read_rgb` does."""
-    upright(image)
+    """A decoded PIL image as RGB ``uint8`` ``(H, W, 3)``, converted as :func:`read_rgb` does
+    (turn it :func:`upright` first if it did not come through :func:`read_rgb`)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = _to_uint8(np.asarray(image))
         return np.repeat(array[..., None], 3, axis=2)

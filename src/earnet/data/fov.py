@@ -321,8 +321,9 @@ def fov_diameter(fov: np.ndarray) -> float:
 def _rim_circle_diameter(fov: np.ndarray) -> float | None:
     """Diameter of the least-squares circle (Kasa fit) through the FOV's row ends off the image border."""
     rows = np.flatnonzero(fov.any(axis=1))
-    first = np.argmax(fov[rows], axis=1)
-    last = fov.shape[1] - 1 - np.argmax(fov[rows, ::-1], axis=1)
+    # argmax over the whole mask and its mirrored view: indexing rows first would copy the mask
+    first = np.argmax(fov, axis=1)[rows]
+    last = fov.shape[1] - 1 - np.argmax(fov[:, ::-1], axis=1)[rows]
     left, right = first > 0, last < fov.shape[1] - 1
     y = np.concatenate([rows[left], rows[right]]).astype(np.float64)
     x = np.concatenate([first[left] - 0.5, last[right] + 0.5])  # the pixel edges the extent counts

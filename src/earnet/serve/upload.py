@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from earnet.io import pil_to_rgb
+from earnet.io import pil_to_rgb, upright
 
 FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "PPM": "PPM/PGM", "BMP": "BMP", "WEBP": "WebP"}
 """Pillow formats accepted, and how to name them to a user."""
@@ -58,7 +58,7 @@ def decode_photograph(data: bytes, max_pixels: int) -> np.ndarray:
                                f"the limit is {max_pixels / 1e6:g} megapixels")
     try:
         image.load()
-        return pil_to_rgb(image)
+        return pil_to_rgb(upright(image))
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise UploadError(400, f"cannot decode the image ({error})") from None
 
