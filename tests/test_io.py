@@ -13,6 +13,7 @@ from conftest import DRIVE_PALETTE, save, save_palette_label, truncate
 from PIL import Image
 
 from earnet.exceptions import InputError
+import earnet.io as earnet_io
 from earnet.io import (
     atomic_write,
     image_stem,
@@ -44,7 +45,7 @@ def test_image_stem(name: str, stem: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "expected"), [("a.PNG", True), ("a.ppm.gz", True), ("a.JPG", True),
-                                                ("a.webp", True), ("a.npy", False), ("a.txt.gz", False),
+                                                ("a.webp", True), ("a.HEIC", True), ("a.heif", True), ("a.npy", False), ("a.txt.gz", False),
                                                 ("a.json", False)])
 def test_is_image_file(name: str, expected: bool) -> None:
     assert is_image_file(Path(name)) is expected
@@ -81,6 +82,29 @@ def test_read_binary_applies_exif_orientation_like_the_photograph(tmp_path: Path
 def test_read_rgb_webp(tmp_path: Path) -> None:
     Image.fromarray(RGB).save(tmp_path / "a.webp", lossless=True)
     np.testing.assert_array_equal(read_rgb(tmp_path / "a.webp"), RGB)
+
+
+def test_read_rgb_heic(tmp_path: Path) -> None:
+    """iPhones (and smartphone fundus adapters) save HEIC; lossless HEVC keeps pixels within 1."""
+    blocks = np.kron(RGB, np.ones((8, 8, 1), np.uint8))  # HEVC needs more than 6x7 pixels
+    Image.fromarray(blocks).save(tmp_path / "a.heic", quality=-1, chroma=444)
+    np.testing.assert_allclose(read_rgb(tmp_path / "a.heic"), blocks, atol=2)
+
+
+def test_read_rgb_heic_applies_its_orientation(tmp_path: Path) -> None:
+    blocks = np.kron(RGB, np.ones((8, 8, 1), np.uint8))
+    image = Image.fromarray(np.rot90(blocks, 1).copy())
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display: undoes the rot90 above
+    image.save(tmp_path / "a.heic", quality=-1, chroma=444, exif=exif.tobytes())
+    np.testing.assert_allclose(read_rgb(tmp_path / "a.heic"), blocks, atol=2)
+
+
+def test_heic_without_pillow_heif_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(earnet_io, "HEIF_READABLE", False)
+    (tmp_path / "a.heic").write_bytes(b"\x00\x00\x00\x18ftypheic not really")
+    with pytest.raises(InputError, match=r"a\.heic.*pillow-heif"):
+        read_rgb(tmp_path / "a.heic")
 
 
 def test_read_rgb_tif_and_ppm(tmp_path: Path) -> None:

@@ -94,6 +94,7 @@ def test_cli_segments_files_folders_and_reports_bad_ones(bundle: Path, tmp_path:
     Image.fromarray(_photo(160, 2)).convert("L").save(inputs / "sub" / "gray.png")
     Image.fromarray(_photo(160, 3)).convert("RGBA").save(inputs / "sub" / "rgba.png")
     Image.fromarray((_photo(160, 4)[..., 1].astype(np.uint16) * 257)).save(inputs / "sixteen.png")
+    Image.fromarray(_photo(160, 5)).save(inputs / "phone.HEIC", quality=90)  # an iPhone's default format
     (inputs / "truncated.png").write_bytes((inputs / "a.jpg").read_bytes()[:300])
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(inputs / "tiny.png")
     out = tmp_path / "out"
@@ -103,12 +104,12 @@ def test_cli_segments_files_folders_and_reports_bad_ones(bundle: Path, tmp_path:
     assert code == 2
     errors = [line for line in captured.err.splitlines() if line.startswith("earnet: error:")]
     assert len(errors) == 2 and any("truncated.png" in e for e in errors) and any("tiny.png" in e for e in errors)
-    for stem in ("a", "sub/gray", "sub/rgba", "sixteen"):
+    for stem in ("a", "sub/gray", "sub/rgba", "sixteen", "phone"):
         for suffix in ("prob", "mask", "overlay", "attention"):
             assert (out / f"{stem}_{suffix}.png").is_file(), f"{stem}_{suffix}"
     probability = np.asarray(Image.open(out / "a_prob.png"))
     assert probability.dtype == np.uint16 and probability.shape == (160, 160)
-    assert "4 image(s) segmented" in captured.out
+    assert "5 image(s) segmented" in captured.out
     assert not list(out.rglob("*.tmp")) and not (out / "truncated_prob.png").exists()
 
 

@@ -25,8 +25,23 @@ from earnet.exceptions import InputError
 from earnet.png import as_png_strip, strips_of
 from earnet.png import write_png_strips as write_png_strips_to
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".bmp", ".webp", ".heic", ".heif")
 """Suffixes recognised as images (case-insensitive); each may also end in ``.gz``."""
+HEIF_SUFFIXES = (".heic", ".heif")
+
+
+def _register_heif() -> bool:
+    """Let Pillow open HEIC/HEIF, the format iPhones (and the smartphone fundus adapters on
+    them) save by default; False where pillow-heif is not installed (a ``--no-deps`` install)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()  # it applies the HEIF rotation itself and resets the EXIF tag
+    return True
+
+
+HEIF_READABLE = _register_heif()
 
 
 def is_image_file(path: Path) -> bool:
@@ -96,6 +111,8 @@ def _open_pil(path: Path) -> Image.Image:
         raise InputError(path, f"image is larger than {MAX_PIXELS / 1e6:.0f} Mpx; earnet reads at most that "
                                "(downscale or crop it first)") from None
     except (UnidentifiedImageError, OSError, EOFError, ValueError, SyntaxError, MemoryError) as exc:
+        if not HEIF_READABLE and path.name.lower().removesuffix(".gz").endswith(HEIF_SUFFIXES):
+            raise InputError(path, "HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)") from None
         message = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the decompressed data", str(exc))
         raise InputError(path, f"cannot read image ({message})") from None
     return image

@@ -130,7 +130,7 @@ def test_threshold_model_tta_and_photo(models, photo) -> None:  # noqa: ANN001
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(body["photo_png"])))), photo)
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PPM", "BMP", "WEBP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PPM", "BMP", "WEBP", "HEIF"])
 def test_accepted_formats(models, photo, fmt: str) -> None:  # noqa: ANN001
     response = post(app_with(models), encode(photo, fmt), name=f"x.{fmt.lower()}", content_type="application/octet-stream")
     assert response.status_code == 200, response.text

@@ -15,7 +15,8 @@ from PIL import Image, UnidentifiedImageError
 
 from earnet.io import pil_to_rgb, upright
 
-FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "PPM": "PPM/PGM", "BMP": "BMP", "WEBP": "WebP"}
+FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "PPM": "PPM/PGM", "BMP": "BMP", "WEBP": "WebP",
+           "HEIF": "HEIC"}
 """Pillow formats accepted, and how to name them to a user."""
 
 NAME_LENGTH = 80
