@@ -28,7 +28,7 @@ from earnet.inference.fusion import fold_batch_norm
 from earnet.inference.predictor import bf16_supported
 from earnet.models.registry import count_parameters, create_model
 
-BACKBONES = ("wnet", "wnet_mid", "wnet_deep", "wnet_wide")
+BACKBONES = ("wnet", "wnet_mid", "wnet_deep", "wnet_wide_first", "wnet_wide")
 
 
 MODES = {"bf16-cl": (True, True), "bf16": (True, False), "fp32-cl": (False, True), "fp32": (False, False)}

@@ -82,7 +82,7 @@ FIELD_HELP = {
     "augment": "rotation/scale/flip/colour/gamma augmentation",
     "camera_augment": "also camera shift: wider zoom, blur, noise, uneven light, JPEG", "num_workers": "data loader processes",
     "fov_diameter": "rescale images so the FOV is this many px wide (e.g. 540, DRIVE's); default: as they are",
-    "backbone": "model: wnet, wnet_mid, wnet_wide, wnet_deep, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_deep, av_wnet_wide",
+    "backbone": "model: wnet, wnet_mid, wnet_wide, wnet_wide_first, wnet_deep, hrnet_ocr_mscale, unet_densenet161, ...; for rite: av_wnet, av_wnet_deep, av_wnet_wide",
     "av_vessel_model": "rite: vessel bundle whose probability an A/V model with a vessel input sees (e.g. general)",
     "teacher": "distil stage 1 from this model (a bundle, run folder or file): its probability on each "
                "training image is blended into the label",

@@ -54,6 +54,26 @@ def test_mid_wnet_sits_between_the_default_and_the_wide_one() -> None:
     assert mid.backbone.feature_channels == 12 and mid.backbone.multiple == 4 and "wnet_mid" in list_models()
 
 
+def test_wide_first_wnet_has_the_wide_first_unet_and_the_default_second() -> None:
+    model = create_model("wnet_wide_first")
+    check_backbone(model.backbone)
+    wide, default = create_model("wnet_wide").backbone, create_model("wnet").backbone
+    assert {k: v.shape for k, v in model.backbone.first.state_dict().items()} == \
+        {k: v.shape for k, v in wide.first.state_dict().items()}
+    assert {k: v.shape for k, v in model.backbone.second.state_dict().items()} == \
+        {k: v.shape for k, v in default.second.state_dict().items()}
+    assert model.backbone.feature_channels == 8 and "wnet_wide_first" in list_models()
+    # a refinement stage (EAR-Net stage 2) builds on it too
+    check_backbone(create_model("wnet_wide_first", refinement="correct").backbone, in_channels=4)
+
+
+def test_wnet_refuses_u_nets_of_different_depths() -> None:
+    from earnet.models.wnet import WNet
+
+    with pytest.raises(ValueError, match="levels"):
+        WNet(widths=(16, 32, 64), second_widths=(8, 16))
+
+
 def test_unknown_model_lists_valid_names() -> None:
     with pytest.raises(EarnetError, match="wnet"):
         create_model("resnet9000")
