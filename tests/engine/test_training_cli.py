@@ -35,6 +35,9 @@ def test_fit_synthetic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     images = run / "test" / "stage2-correct" / "images"
     for suffix in ("prob", "mask", "overlay", "errors", "attention"):
         assert (images / f"synth_020_{suffix}.png").is_file()
+    # chosen on the full-size validation maps, where it is applied; the working-scale one is kept for error maps
+    recorded = json.loads((run / "stage1" / "threshold.json").read_text())
+    assert recorded["chosen_on"] == "validation split, full size" and 0 <= recorded["working_threshold"] <= 1
     errors = json.loads((run / "errors-oof" / "errors.json").read_text())
     assert errors["mode"] == "out_of_fold" and len(errors["error_fraction_in_fov"]) == 18
     assert (run / "config.yaml").is_file() and (run / "revision.txt").is_file()

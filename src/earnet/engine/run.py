@@ -87,6 +87,10 @@ class Run:
         """The threshold chosen for a stage (stored only in its ``threshold.json``)."""
         return read_threshold(self.stage(stage_name))
 
+    def working_threshold(self, stage_name: str) -> Any:
+        """The stage's threshold for maps at the run's working scale (see :func:`read_working_threshold`)."""
+        return read_working_threshold(self.stage(stage_name))
+
     def fold(self, fold: int) -> Path:
         """Folder of fold model ``fold`` (trained on the other folds; predicts this one's error maps)."""
         return self.errors(False) / "folds" / f"fold{fold}"
@@ -192,9 +196,20 @@ def read_threshold(folder: Path) -> Any:
         raise InputError(path, f"unreadable threshold ({error})") from None
 
 
-def write_threshold(folder: Path, threshold: float, chosen_on: str) -> None:
-    """Record the threshold of the model in ``folder`` and how it was chosen."""
-    write_text(folder / THRESHOLD, json.dumps({"threshold": threshold, "chosen_on": chosen_on}) + "\n")
+def write_threshold(folder: Path, threshold: float, chosen_on: str, working: float | None = None) -> None:
+    """Record the threshold of the model in ``folder`` and how it was chosen (``working``: the
+    one for maps at the run's working scale, where it differs)."""
+    record: dict[str, Any] = {"threshold": threshold, "chosen_on": chosen_on}
+    if working is not None:
+        record["working_threshold"] = working
+    write_text(folder / THRESHOLD, json.dumps(record) + "\n")
+
+
+def read_working_threshold(folder: Path) -> Any:
+    """The threshold for maps at the run's working scale (error maps of its rescaled training
+    images); runs from before it was recorded separately have only the one threshold."""
+    read_threshold(folder)  # the same checks
+    return json.loads((folder / THRESHOLD).read_text()).get("working_threshold", read_threshold(folder))
 
 
 def measure_fov_diameter(run: Run, config: TrainConfig) -> float:
