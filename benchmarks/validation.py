@@ -22,7 +22,8 @@ def validation_samples(run: Path, prefix: str | None = None) -> list[Sample]:
 
 
 def score(segmenter: Segmenter, samples: list[Sample]) -> tuple[dict[str, float], list[float]]:
-    """Pooled metrics inside the derived FOV at the segmenter's threshold, and seconds per image."""
+    """Pooled metrics inside the derived FOV at the segmenter's threshold (plus ``best_f1`` at the
+    ``best_threshold`` for these images), and seconds per image."""
     accumulator = MetricAccumulator(segmenter.threshold)
     seconds = []
     for sample in samples:
@@ -30,4 +31,6 @@ def score(segmenter: Segmenter, samples: list[Sample]) -> tuple[dict[str, float]
         result = segmenter.segment(sample.image, attention=False)
         seconds.append(time.perf_counter() - start)
         accumulator.add(sample.id, result.probability, sample.label, result.fov)
-    return accumulator.pooled(), seconds
+    pooled = accumulator.pooled()
+    pooled["best_threshold"], pooled["best_f1"] = accumulator.best_threshold()
+    return pooled, seconds

@@ -309,3 +309,23 @@ def test_mean_and_std_over_three_images() -> None:
         a, b = rows[0][key], rows[1][key]
         assert mean[key] == pytest.approx((a + b) / 2, abs=1e-12)
         assert std[key] == pytest.approx(abs(a - b) / 2, abs=1e-12)
+
+
+def test_accumulator_best_threshold_is_the_pooled_f1_optimum() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    acc = MetricAccumulator(0.5)
+    pooled_p, pooled_l = [], []
+    for i in range(2):
+        label = rng.random((20, 30)) < 0.3
+        probability = np.clip(label * 0.3 + rng.random((20, 30)) * 0.7, 0, 1).astype(np.float32)
+        fov = np.ones((20, 30), bool)
+        fov[:3] = False
+        acc.add(f"i{i}", probability, label, fov)
+        pooled_p.append(probability[fov])
+        pooled_l.append(label[fov])
+    p, y = np.concatenate(pooled_p), np.concatenate(pooled_l)
+    threshold, f1 = acc.best_threshold()
+    assert f1 == pytest.approx(f1_score(y, p >= np.float32(threshold)))
+    assert all(f1_score(y, p >= t) <= f1 + 1e-12 for t in np.unique(p))

@@ -329,6 +329,15 @@ class MetricAccumulator:
             self._labels = [np.concatenate(self._labels)]
         return self._probabilities[0], self._labels[0]
 
+    def best_threshold(self) -> tuple[float, float]:
+        """The threshold with the best pooled F1 over the images added, and that F1 (what a
+        stage's threshold is chosen by: on validation images, never on test)."""
+        probability, label = self._pixels()
+        threshold = best_f1_threshold(probability, label)
+        prediction = probability >= np.float32(threshold)
+        tp = int(np.count_nonzero(prediction & label))
+        return threshold, 2 * tp / (int(np.count_nonzero(prediction)) + int(np.count_nonzero(label)))
+
     def per_image(self) -> dict[str, dict[str, float]]:
         """All metrics of each image, by image id, in insertion order."""
         return {key: dict(value) for key, value in self._scores.items()}
