@@ -237,6 +237,13 @@ def dataset_defaults(dataset: str) -> TrainConfig:
     return config
 
 
+def set_explicitly(args: argparse.Namespace, key: str) -> bool:
+    """Whether the command line gave ``key``, as a flag or in its ``--config`` file."""
+    if getattr(args, f"cfg_{key}", None) is not None:
+        return True
+    return bool(getattr(args, "config", None)) and key in _explicit_keys(args.config)
+
+
 def _explicit_keys(path: str | Path) -> set[str]:
     """Keys actually written in a YAML config (others keep the base's values)."""
     return set((yaml.safe_load(Path(path).read_text()) or {}).keys())

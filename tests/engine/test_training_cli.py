@@ -168,6 +168,17 @@ def test_stage1_starts_from_init_weights(tmp_path: Path, capsys: pytest.CaptureF
                  "--init", "general", "--lr", "1e-12"]) == 0
     end = _parameters(tmp_path / "from-general" / "stage1" / "model.safetensors")
     assert all(torch.allclose(end[name], bundled[name].float(), atol=1e-6) for name in bundled)
+    # no --backbone: the run takes the bundle's (general is not the default wnet)
+    from earnet.bundle import read_bundle_metadata, resolve
+    from earnet.engine.run import Run
+
+    assert Run(tmp_path / "from-general").config().backbone == read_bundle_metadata(resolve("general"))["backbone"]
+    # an explicit --backbone that does not fit is refused in one line, before the run exists
+    capsys.readouterr()
+    assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(tmp_path / "misfit"), *TINY,
+                 "--init", "general", "--backbone", "hrnet_w18_small_ocr_mscale"]) == 2
+    assert "does not have the layers of backbone" in capsys.readouterr().err
+    assert not (tmp_path / "misfit").exists()
 
 
 def test_bad_init_is_one_line_and_creates_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,13 +188,13 @@ def test_bad_init_is_one_line_and_creates_no_run(tmp_path: Path, capsys: pytest.
     assert main(["errors", str(wide), "--in-sample", "--no-progress"]) == 0
     assert main(["train", "--stage", "2", "--out", str(wide), "--in-sample", "true", "--no-progress"]) == 0
     capsys.readouterr()
-    cases = [(wide, "does not have the layers of backbone 'wnet'"),
-             (tmp_path / "missing.safetensors", "missing.safetensors"),
-             (wide / "stage2-correct-in_sample" / "model.safetensors", "is a stage-2 model")]
-    for source, problem in cases:
+    cases = [(wide, "does not have the layers of backbone 'wnet'", ["--backbone", "wnet"]),
+             (tmp_path / "missing.safetensors", "missing.safetensors", []),
+             (wide / "stage2-correct-in_sample" / "model.safetensors", "is a stage-2 model", [])]
+    for source, problem, extra in cases:
         out = tmp_path / "never"
         assert main(["train", "--stage", "1", "--dataset", "synthetic", "--out", str(out), *TINY,
-                     "--init", str(source)]) == 2
+                     "--init", str(source), *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and problem in err[0] and str(source) in err[0], err
         assert not out.exists()

@@ -11,6 +11,7 @@ from earnet.config import (
     add_config_arguments,
     config_from_args,
     dataset_defaults,
+    set_explicitly,
 )
 from earnet.data.registry import list_datasets
 from earnet.engine.run import Run, open_run
@@ -75,6 +76,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace, dataset: str) -> TrainConfig:
     config = config_from_args(args, dataset_defaults(dataset))
+    if config.init and config.dataset != "rite" and not set_explicitly(args, "backbone"):
+        from earnet.engine.pipeline import init_backbone
+
+        config.backbone = init_backbone(config.init) or config.backbone  # --init general: its backbone
     if config.dataset != "synthetic" and not config.root:
         raise EarnetError(f"dataset {config.dataset} needs --root (the folder you downloaded it to)")
     return config

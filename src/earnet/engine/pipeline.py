@@ -92,6 +92,23 @@ def _finish_stage(config: TrainConfig, folder: Path, predictor: Predictor, val: 
     return threshold
 
 
+def init_backbone(source: str | Path) -> str | None:
+    """The backbone of ``--init``'s weights (a run folder, a stage's or a bundle file, a bundle
+    name), so ``--init general`` needs no ``--backbone``; ``None`` where it cannot be read
+    (:func:`initial_weights` then reports the problem)."""
+    from earnet.bundle import read_bundle_metadata, resolve
+
+    path = Path(source)
+    try:
+        if path.is_dir():
+            return Run(path).config().backbone
+        meta = read_metadata(path, "weights file") if path.is_file() else read_bundle_metadata(resolve(source))
+    except EarnetError:
+        return None
+    backbone = meta.get("backbone")
+    return backbone if isinstance(backbone, str) else None
+
+
 def initial_weights(source: str | Path, backbone: str) -> dict[str, torch.Tensor]:
     """Stage-1 weights to start training from (``--init``): a bundle (name or file), a run
     folder (its stage 1) or a stage's ``model.safetensors``; refused unless every layer
