@@ -8,6 +8,7 @@ diameter of those datasets' photographs (540 and ~3300 px).
     python benchmarks/bench_segment.py                       # every bundled model
     python benchmarks/bench_segment.py --models drive --tta none flip ms --repeat 5
     python benchmarks/bench_segment.py --models drive --tta none --sizes drive --breakdown
+    python benchmarks/bench_segment.py --models general --tta none --threads 2 --repeat 9 --merge  # re-measure rows
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def photograph(height: int, width: int, fov_diameter: int):  # noqa: ANN201
     out_top, out_left = (height - rows) // 2, (width - cols) // 2
     out[out_top:out_top + rows, out_left:out_left + cols] = square[top:top + rows, left:left + cols]
     return out
+
+
+def merge_rows(old: dict, rows: list[dict], parts: dict | None, command: str, today: str) -> dict:
+    """``old`` results with the rows of the same (model, TTA, input) replaced by ``rows`` (new ones
+    appended) and the re-measurement recorded under ``updated``."""
+    fresh = {(r["model"], r["tta"], r["input"]): r for r in rows}
+    kept = [fresh.pop((r["model"], r["tta"], r["input"]), r) for r in old.get("rows", [])]
+    names = ", ".join(sorted({f"{r['model']} {r['tta']} {r['input']}" for r in rows}))
+    return {**old, "rows": kept + list(fresh.values()), "breakdown": parts or old.get("breakdown"),
+            "updated": [*old.get("updated", []), {"date": today, "command": command, "rows": f"re-measured: {names}"}]}
 
 
 def measure(model: str, tta: str, size: str, repeat: int, threads: int | None) -> dict[str, float]:
@@ -123,6 +134,9 @@ def main() -> int:
     parser.add_argument("--parts", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=3, metavar=("MODEL", "TTA", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the results file's other rows: replace only the (model, TTA, input) rows "
+                             "measured now, and note the re-measurement under 'updated'")
     args = parser.parse_args()
     if args.parts:
         print(json.dumps(breakdown(args.parts, args.repeat, args.threads)))
@@ -157,13 +171,15 @@ def main() -> int:
         print(parts, flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
+    command = "python " + " ".join(sys.argv)
+    today = datetime.date.today().isoformat()
+    document = {"command": command, "date": today,
+                "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch": _torch_version()},
+                "rows": rows, "breakdown": parts}
+    if args.merge and args.results.is_file():
+        document = merge_rows(json.loads(args.results.read_text()), rows, parts, command, today)
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({"command": "python " + " ".join(sys.argv),
-                                        "date": datetime.date.today().isoformat(),
-                                        "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch": _torch_version()},
-                                        "rows": rows,
-                                        "breakdown": parts},
-                                       indent=2) + "\n")
+    args.results.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {args.results}")
     return 0
 
