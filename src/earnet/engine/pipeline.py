@@ -47,9 +47,12 @@ def _samples(config: TrainConfig, ids: list[str], rescale: bool = True) -> list[
     dataset = dataset_split(config, "train")
     wanted = set(ids)
     samples = [dataset[i] for i, sample_id in enumerate(dataset.ids) if sample_id in wanted]
-    if config.fov_diameter and rescale:
-        samples = [rescale_sample(s, config.fov_diameter) for s in samples]
-    return samples
+    return _at_run_scale(config, samples) if rescale else samples
+
+
+def _at_run_scale(config: TrainConfig, samples: list[Sample]) -> list[Sample]:
+    """``samples`` brought to the run's FOV diameter (as they are without one)."""
+    return [rescale_sample(s, config.fov_diameter) for s in samples] if config.fov_diameter else samples
 
 
 def choose_threshold(config: TrainConfig, predictor: Predictor, val: list[Sample]) -> float:
@@ -84,7 +87,7 @@ def _finish_stage(config: TrainConfig, folder: Path, predictor: Predictor, val: 
     working = choose_threshold(config, predictor, val)
     resampled = bool(config.fov_diameter) and any(scale_factor(s.fov, config.fov_diameter) != 1.0
                                                   for s in val_full_size or [])
-    if fixed or not resampled or val_full_size is None:
+    if fixed or not resampled:
         write_threshold(folder, working, "fixed" if fixed else "validation split")
         return working
     threshold = best_f1_over(val_full_size, lambda s: full_size_probability(predictor, s, config.fov_diameter))
@@ -155,8 +158,8 @@ def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageRe
     weights if given (fold models for out-of-fold error maps always start from scratch)."""
     config = run.config()
     train_ids, val_ids = train_val_ids(run, config)
-    train, val = _samples(config, train_ids), _samples(config, val_ids)
-    val_full_size = _samples(config, val_ids, rescale=False)
+    val_full_size = _samples(config, val_ids, rescale=False)  # read once: the threshold is chosen at full size
+    train, val = _samples(config, train_ids), _at_run_scale(config, val_full_size)
     run.record_fov_diameter()
     init = initial_weights(config.init, config.backbone) if config.init else None
     result = train_stage(config, run.stage1, 1, stage1_training_tensors(config, train, run.stage1, resume),
@@ -244,13 +247,13 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
     stage1_predictor = Predictor(stage1)
     train_ids, val_ids = train_val_ids(run, config)
     train = [_with_maps(s, maps_dir) for s in _samples(config, train_ids)]
-    val_samples = _samples(config, val_ids)
+    val_full_size = _samples(config, val_ids, rescale=False)
+    val_samples = _at_run_scale(config, val_full_size)
     # Validation images were never trained on: stage 1's own prediction is honest there.
     val = [to_image_tensors(s, {"stage1": stage1_predictor(s.image).probability}) for s in val_samples]
     stage_config = TrainConfig(**{**config.to_dict(), "refinement": refinement, "error_guidance": guidance})
     out = run.stage2(refinement, in_sample, guidance)
     result = train_stage(stage_config, out, 2, train, val, config.stage2_epochs,
                          init=stage1.state_dict(), resume=resume, progress=progress)
-    _finish_stage(config, out, Predictor(stage1, load_model(result.weights)), val_samples,
-                  _samples(config, val_ids, rescale=False))
+    _finish_stage(config, out, Predictor(stage1, load_model(result.weights)), val_samples, val_full_size)
     return result

@@ -208,8 +208,8 @@ def write_threshold(folder: Path, threshold: float, chosen_on: str, working: flo
 def read_working_threshold(folder: Path) -> Any:
     """The threshold for maps at the run's working scale (error maps of its rescaled training
     images); runs from before it was recorded separately have only the one threshold."""
-    read_threshold(folder)  # the same checks
-    return json.loads((folder / THRESHOLD).read_text()).get("working_threshold", read_threshold(folder))
+    threshold = read_threshold(folder)  # its checks, and the value of runs without a working one
+    return json.loads((folder / THRESHOLD).read_text()).get("working_threshold", threshold)
 
 
 def measure_fov_diameter(run: Run, config: TrainConfig) -> float:
