@@ -14,6 +14,12 @@ threshold inside the dataset's FOV masks, as `earnet evaluate` does.
 (read from the run's results file written by train_benchmark.py):
 
     python benchmarks/make_bundle.py --stage1-of all --results benchmarks/results/drive+chase_db1+stare.json general
+
+``--tta flip`` makes flip averaging the bundle's default (``earnet segment`` runs it unless
+told ``--tta none``): the threshold is chosen again with flips, on full-size maps of the run's
+validation images (never test), and the test metrics are measured with flips:
+
+    python benchmarks/make_bundle.py runs/finetune-general/chase_db1-s1-e30 chase_db1 --tta flip
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+from validation import score, validation_samples
 
 from earnet.bundle import WEIGHTS_DIR, resolve, save_bundle
 from earnet.config import TrainConfig, config_from_dict
@@ -83,6 +91,13 @@ def stage1_of(source: str, results: Path, out: Path) -> tuple[Path, TrainConfig,
     return out, config_from_dict(record["config"], str(results)), float(stage1["best_val_f1"])
 
 
+def threshold_with_tta(bundle: Path, run: Path, tta: str) -> tuple[float, float]:
+    """The best pooled-F1 threshold (and that F1) of ``bundle`` run with ``tta`` on ``run``'s
+    validation images, full size, the way ``earnet segment`` runs it."""
+    pooled, _ = score(load_segmenter(bundle, tta=tta), validation_samples(run))
+    return float(pooled["best_threshold"]), float(pooled["best_f1"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, nargs="?", help="the benchmark run folder (not with --stage1-of)")
@@ -90,6 +105,9 @@ def main() -> int:
     parser.add_argument("--stage", help="bundle this stage instead of the best on validation")
     parser.add_argument("--stage1-of", metavar="BUNDLE", help="ship this bundle's stage 1 alone")
     parser.add_argument("--results", type=Path, help="with --stage1-of: the run's results JSON (train_benchmark.py)")
+    parser.add_argument("--tta", default="none", choices=("none", "flip"),
+                        help="the bundle's default test-time augmentation (flip: threshold re-chosen with flips "
+                             "on the run's validation images; needs the run)")
     args = parser.parse_args()
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     if args.stage1_of:
@@ -105,6 +123,14 @@ def main() -> int:
         config = run.config()
     trained = from_bundle(out)
     meta = {k: v for k, v in trained.metadata.items() if k not in ("format", "earnet_version", "run_test_metrics")}
+    if args.tta != "none":
+        if args.run is None:
+            parser.error("--tta needs the run (its validation images choose the threshold)")
+        threshold, val_f1 = threshold_with_tta(out, args.run, args.tta)
+        print(f"  with --tta {args.tta}: threshold {meta['threshold']:.4f} -> {threshold:.4f} "
+              f"(validation F1 {val_f1:.4f}, full size)")
+        meta.update(tta=args.tta, threshold=threshold, tta_val_f1=val_f1)
+        save_bundle(out, trained.stage1, trained.stage2, meta)
     measured = segment_metrics(out, config)
     meta["test_metrics"] = measured.pop("")
     if measured:

@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--run", type=Path, required=True, help="run whose validation images are scored")
     parser.add_argument("--model", action="append", required=True, help="bundle name, file or run (NAME=PATH)")
     parser.add_argument("--source", help="only validation ids starting with this prefix (e.g. chase_db1_)")
+    parser.add_argument("--tta", nargs="+", default=["none"], choices=("none", "flip", "ms"),
+                        help="score each model under each of these test-time augmentations (default: none)")
     parser.add_argument("--results", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -42,14 +44,16 @@ def main() -> int:
         raise SystemExit(f"{args.run / 'split.json'}: no validation images{' from ' + args.source if args.source else ''}")
     records = []
     for item in args.model:
-        label, model = labelled_model(item)
-        segmenter = load_segmenter(model)
-        pooled, _ = score(segmenter, samples)
-        records.append({"model": label, "source": str(model), "threshold": segmenter.threshold,
-                        "f1": pooled["f1"], "auc_roc": pooled["auc_roc"],
-                        "best_f1": pooled["best_f1"], "best_threshold": pooled["best_threshold"]})
-        print(f"{label:>24}  F1 {pooled['f1']:.4f}  AUC {pooled['auc_roc']:.4f}  (threshold {segmenter.threshold:.3f}; "
-              f"best on these images {pooled['best_f1']:.4f} at {pooled['best_threshold']:.3f})", flush=True)
+        for tta in args.tta:
+            label, model = labelled_model(item)
+            label = label if args.tta == ["none"] else f"{label} tta={tta}"
+            segmenter = load_segmenter(model, tta=tta)
+            pooled, _ = score(segmenter, samples)
+            records.append({"model": label, "source": str(model), "tta": tta, "threshold": segmenter.threshold,
+                            "f1": pooled["f1"], "auc_roc": pooled["auc_roc"],
+                            "best_f1": pooled["best_f1"], "best_threshold": pooled["best_threshold"]})
+            print(f"{label:>24}  F1 {pooled['f1']:.4f}  AUC {pooled['auc_roc']:.4f}  (threshold {segmenter.threshold:.3f}; "
+                  f"best on these images {pooled['best_f1']:.4f} at {pooled['best_threshold']:.3f})", flush=True)
     write_results(args.results, protocol="the run's validation images (split.json), derived FOV, the resolution "
                   "rule, each model at its own threshold (best_f1: at the best threshold for these images, "
                   "which favours no model); pooled F1/AUC-ROC inside the derived FOV; no test labels",

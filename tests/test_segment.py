@@ -162,3 +162,38 @@ def test_manifest_names_images_by_path_under_out(bundle: Path, tmp_path: Path) -
     out = tmp_path / "out"
     assert main(["segment", str(inputs), "--model", str(bundle), "--out", str(out), "--no-progress"]) == 0
     assert json.loads((out / "predictions.json").read_text())["images"] == ["a", "sub/b"]
+
+
+@pytest.fixture(scope="module")
+def flip_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("weights") / "flip.safetensors"
+    save_bundle(path, create_model("wnet"), None,
+                {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 120, "dataset": "synthetic", "tta": "flip"})
+    return path
+
+
+def test_a_bundle_validated_with_flips_runs_them_unless_told_otherwise(flip_bundle: Path, bundle: Path) -> None:
+    photo = _photo(160, 3)
+    default, plain = load_segmenter(flip_bundle), load_segmenter(flip_bundle, tta="none")
+    assert (default.tta, plain.tta, load_segmenter(bundle).tta) == ("flip", "none", "none")
+    flipped = load_segmenter(flip_bundle, tta="flip").segment(photo).probability
+    np.testing.assert_array_equal(default.segment(photo).probability, flipped)
+    assert not np.array_equal(plain.segment(photo).probability, flipped)
+
+
+def test_a_bundle_with_an_unknown_default_tta_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad_tta.safetensors"
+    save_bundle(bad, create_model("wnet"), None, {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 120,
+                                                  "tta": "ms"})
+    with pytest.raises(InputError, match=r"bad_tta\.safetensors.*default tta 'ms'"):
+        load_trained_model(bad)
+
+
+def test_cli_records_the_tta_it_ran(flip_bundle: Path, tmp_path: Path) -> None:
+    Image.fromarray(_photo(160, 4)).save(tmp_path / "a.png")
+    for flags, expected in (([], "flip"), (["--tta", "none"], "none")):
+        out = tmp_path / f"out-{expected}"
+        assert main(["segment", str(tmp_path / "a.png"), "--model", str(flip_bundle), "--out", str(out),
+                     "--no-progress", *flags]) == 0
+        assert json.loads((out / "predictions.json").read_text())["settings"]["tta"] == expected

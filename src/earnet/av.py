@@ -54,7 +54,7 @@ class ArteryVeinSegmenter:
         InputError: the model has no A/V head (raised before anything is computed).
     """
 
-    def __init__(self, model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
+    def __init__(self, model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str | None = None,
                  tile: int = 1024, vessels: Any = None, cleanup: str = DEFAULT_CLEANUP) -> None:
         if cleanup not in CLEANUPS:
             raise InputError(str(model), f"unknown A/V clean-up {cleanup!r}; valid: {', '.join(CLEANUPS)}")
@@ -114,7 +114,7 @@ class ArteryVeinSegmenter:
         return maps.artery, maps.vein
 
 
-def load_av_segmenter(model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str = "none",
+def load_av_segmenter(model: str | Path = DEFAULT_AV_MODEL, device: str = "cpu", tta: str | None = None,
                       cleanup: str = DEFAULT_CLEANUP) -> ArteryVeinSegmenter:
     """A ready A/V segmenter: ``load_av_segmenter().segment(image).classes``."""
     return ArteryVeinSegmenter(model, device=device, tta=tta, cleanup=cleanup)

@@ -33,7 +33,7 @@ from earnet.data.transforms import normalise
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import atomic_write
 from earnet.models.av import AV_CHANNELS
-from earnet.models.chain import Stages
+from earnet.models.chain import Stages, run_directly, run_flip_averaged
 from earnet.models.segmenter import VesselSegmenter
 from earnet.runtime.contract import (
     ARTERY,
@@ -59,12 +59,18 @@ class ProbabilityGraph(nn.Module):
     Args:
         stage1, stage2: the vessel segmenter's stages (``stage2`` ``None`` for one stage).
         av: an artery/vein model (``AVWNet``: logits in ``AV_CHANNELS`` order), or ``None``.
+        tta: ``flip`` puts the bundle's default flip averaging of the vessel stages into the
+            graph (as :class:`earnet.inference.Predictor` runs them); ``none`` runs them once.
     """
 
-    def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None, av: nn.Module | None = None) -> None:
+    def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None, av: nn.Module | None = None,
+                 tta: str = "none") -> None:
         super().__init__()
+        if tta not in ("none", "flip"):
+            raise EarnetError(f"an ONNX graph runs tta 'none' or 'flip', not {tta!r}")
         self.stages = Stages(stage1, stage2)
         self.av = av
+        self.run = run_flip_averaged if tta == "flip" else run_directly
 
     @property
     def stage2(self) -> VesselSegmenter | None:
@@ -77,7 +83,7 @@ class ProbabilityGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         x = normalise(image)
-        out = self.stages(x)
+        out = self.stages(x, self.run)
         outputs = [out.probability] if out.error_attention is None else [out.probability, out.error_attention]
         if self.av is not None:
             vessel = out.probability if getattr(self.av, "vessel_input", False) else None
@@ -112,7 +118,7 @@ def write_onnx(stage1: VesselSegmenter, stage2: VesselSegmenter | None, meta: di
             raise EarnetError(f"the A/V model was trained at a FOV diameter of {av_fov_diameter:g} px and the "
                               f"vessel model at {float(meta['fov_diameter']):g} px; one graph runs both on one "
                               "rescaled photograph, so they must match")
-    graph = ProbabilityGraph(stage1, stage2, av).eval()
+    graph = ProbabilityGraph(stage1, stage2, av, tta=str(meta.get("tta", "none"))).eval()
     names = graph.output_names()
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()

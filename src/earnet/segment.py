@@ -73,19 +73,23 @@ class Segmenter:
         model: a bundled model's name (``earnet models``), a bundle path, a run folder,
             or a loaded :class:`~earnet.types.TrainedModel`.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
-        tta: ``none``, ``flip`` (flip averaging) or ``ms`` (scales 0.5/1/2 averaged).
+        tta: ``none``, ``flip`` (flip averaging) or ``ms`` (scales 0.5/1/2 averaged);
+            ``None``: the model's default (``flip`` for bundles validated with it, see
+            ``earnet models``; else ``none``).
         tile: tile side for sliding-window inference.
         threshold: decision threshold; ``None`` uses the model's own.
         stage: for a run folder, which stage (default: its last finished one).
     """
 
-    def __init__(self, model: str | Path | TrainedModel = DEFAULT_MODEL, device: str = "cpu", tta: str = "none",
-                 tile: int = 1024, threshold: float | None = None, stage: str | None = None) -> None:
-        if tta not in TTA_CHOICES:
+    def __init__(self, model: str | Path | TrainedModel = DEFAULT_MODEL, device: str = "cpu",
+                 tta: str | None = None, tile: int = 1024, threshold: float | None = None,
+                 stage: str | None = None) -> None:
+        if tta is not None and tta not in TTA_CHOICES:
             raise EarnetError(f"unknown --tta {tta!r}; valid: {', '.join(TTA_CHOICES)}")
         check_device(device)
         check_tile(tile)
         self.model = load_trained_model(model, stage)
+        tta = self.model.default_tta if tta is None else tta
         self.metadata = self.model.metadata
         self.threshold = self.model.threshold if threshold is None else check_threshold(threshold)
         self.training_fov_diameter = self.model.fov_diameter
@@ -172,13 +176,14 @@ FundusSegmenter = Segmenter
 """Former name of :class:`Segmenter`."""
 
 
-def load_segmenter(model: str | Path | TrainedModel = DEFAULT_MODEL, device: str = "cpu", tta: str = "none",
+def load_segmenter(model: str | Path | TrainedModel = DEFAULT_MODEL, device: str = "cpu", tta: str | None = None,
                    tile: int = 1024, threshold: float | None = None, stage: str | None = None) -> Segmenter:
-    """A ready segmenter: ``load_segmenter("drive")(image)`` returns the probability map."""
+    """A ready segmenter: ``load_segmenter("drive")(image)`` returns the probability map.
+    ``tta=None`` runs the model's default test-time augmentation (``earnet models``)."""
     return Segmenter(model, device=device, tta=tta, tile=tile, threshold=threshold, stage=stage)
 
 
-def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu", tta: str = "none", **kwargs) -> Segmenter:  # noqa: ANN003
+def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu", tta: str | None = None, **kwargs) -> Segmenter:  # noqa: ANN003
     """Deprecated alias of :func:`load_segmenter` (the name suggested it returns a network)."""
     warnings.warn("earnet.load_model is deprecated; use earnet.load_segmenter", DeprecationWarning, stacklevel=2)
     return load_segmenter(model, device=device, tta=tta, **kwargs)

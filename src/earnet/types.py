@@ -92,6 +92,12 @@ class TrainedModel:
     fov_diameter: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def default_tta(self) -> str:
+        """The test-time augmentation the model was validated with and runs with unless told
+        otherwise (bundle metadata ``tta``): ``none`` or ``flip``."""
+        return str(self.metadata.get("tta", "none"))
+
 
 @dataclass
 class Segmentation:

@@ -151,6 +151,27 @@ def test_one_stage_model_exports_probability_only(tmp_path: Path) -> None:
     assert load_onnx(out).outputs == ["probability"]
 
 
+def test_a_flip_bundle_exports_its_flips_inside_the_graph(tmp_path: Path) -> None:
+    """A bundle validated with flip TTA runs it by default; its ONNX graph does the same."""
+    from earnet.bundle import save_bundle
+    from earnet.models.registry import create_model
+
+    torch.manual_seed(2)
+    bundle = save_bundle(tmp_path / "flip.safetensors", create_model("wnet"), None,
+                         {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 150, "tta": "flip"})
+    out = tmp_path / "flip.onnx"
+    assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
+    properties = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert properties["tta"].startswith("flip")
+    image = generate_fundus(3, 160).image
+    expected = fp32_segmenter(str(bundle)).segment(image).probability
+    got = load_onnx(out).segment(image).probability
+    assert np.abs(got - expected).max() <= 1e-3
+    plain = fp32_segmenter(str(bundle))
+    plain.predictor.tta = "none"
+    assert np.abs(got - plain.segment(image).probability).max() > 1e-3
+
+
 def test_export_to_a_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "drive", "--format", "onnx", "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err

@@ -302,3 +302,21 @@ def test_operator_bundle_is_offered_by_file_name(tmp_path, photo) -> None:  # no
     body = post(app, encode(photo)).json()
     assert body["model"] == "my_model.safetensors"
     assert_error(post(app, encode(photo), model=str(mine)), 400, "unknown model")  # the path itself is not a name
+
+
+def test_a_model_runs_its_own_tta_unless_the_client_asks(tmp_path, photo) -> None:  # noqa: ANN001
+    from earnet.bundle import save_bundle
+    from earnet.models.registry import create_model
+
+    mine = save_bundle(tmp_path / "flips.safetensors", create_model("wnet"), None,
+                       {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 540, "tta": "flip"})
+    cache = ModelCache(str(mine))
+    assert cache.check(None, None) == ("flips.safetensors", "flip")
+    assert cache.check(None, "") == ("flips.safetensors", "flip")
+    assert cache.check(None, "none") == ("flips.safetensors", "none")
+    assert cache.check("drive", None) == ("drive", "none")
+    listed = {m["name"]: m["tta"] for m in call(create_app(ServeConfig(model=str(mine)), models=cache),
+                                                 "GET", "/api/models").json()["models"]}
+    assert listed["flips.safetensors"] == "flip" and listed["drive"] == "none"
+    body = post(create_app(ServeConfig(model=str(mine)), models=cache), encode(photo)).json()
+    assert body["model"] == "flips.safetensors" and body["tta"] == "flip"

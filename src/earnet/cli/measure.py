@@ -75,7 +75,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"model for photographs (earnet models) or a bundle path (default: {DEFAULT_MODEL})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda, for photographs (default: cpu)")
-    parser.add_argument("--tta", default="none", choices=("none", "flip", "ms"), help="test-time augmentation")
+    parser.add_argument("--tta", default=None, choices=("none", "flip", "ms"),
+                        help="test-time augmentation (default: the model's own, see 'earnet models')")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -60,8 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stage", help="with a run folder: stage1 or a stage2-* stage (default: the last)")
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--tta", default="none", choices=("none", "flip", "ms"),
-                        help="test-time augmentation: flips, or multi-scale 0.5/1/2")
+    parser.add_argument("--tta", default=None, choices=("none", "flip", "ms"),
+                        help="test-time augmentation: flips, or multi-scale 0.5/1/2 (default: the model's own, "
+                             "'earnet models' lists it; none for the default model)")
     parser.add_argument("--threshold", default=MODEL,
                         help="'model' (the model's own, chosen on its validation images) or a value in (0, 1]")
     parser.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default: 1024)")
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
                 meta = segmenter.metadata
                 model = {"model": str(args.model),
                          **{k: meta.get(k) for k in ("dataset", "stage", "backbone", "fov_diameter")}}
-                settings = {"tta": args.tta, "tile": args.tile,
+                settings = {"tta": segmenter.tta, "tile": args.tile,
                             **({"av": True, "av_cleanup": args.av_cleanup} if args.av else {})}
                 write_manifest(args.out, segmenter.threshold, model, written, settings)
     _summary(rows, args.out)

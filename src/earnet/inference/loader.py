@@ -18,6 +18,9 @@ from earnet.model_file import build_model, load_tensors
 from earnet.models.error_attention import REFINEMENTS
 from earnet.types import TrainedModel
 
+BUNDLE_TTA_MODES = ("none", "flip")
+"""Test-time augmentations a bundle may name as its default (metadata ``tta``; absent: none),
+its threshold then chosen with it."""
 FOV_DIAMETER_RANGE = (32.0, 20000.0)
 """Plausible FOV diameters (px) of training images."""
 
@@ -45,6 +48,7 @@ def from_bundle(name_or_path: str | Path) -> TrainedModel:
     stage1 = build_model(file, "stage1.", "none")
     stage2 = build_model(file, "stage2.", refinement, meta.get("attention_weight", 0.5)) \
         if refinement != "none" else None
+    _default_tta(path, meta.get("tta", "none"))
     return TrainedModel(stage1, stage2, _threshold(path, meta.get("threshold")),
                         _fov_diameter(path, meta.get("fov_diameter")), meta)
 
@@ -84,6 +88,11 @@ def from_run(run: Run, stage: str | None = None) -> TrainedModel:
 def _check_refinement(path: Path, refinement: Any) -> None:
     if refinement not in REFINEMENTS:
         raise InputError(path, f"unknown refinement {refinement!r}; known: {', '.join(REFINEMENTS)}")
+
+
+def _default_tta(path: Path, value: Any) -> None:
+    if value not in BUNDLE_TTA_MODES:
+        raise InputError(path, f"default tta {value!r} is not one of {', '.join(BUNDLE_TTA_MODES)}")
 
 
 def _threshold(path: Path, value: Any) -> float:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from earnet.data.transforms import normalise, to_tensor_image
 from earnet.inference.fusion import fold_batch_norm
 from earnet.inference.tiling import tiled_runner
-from earnet.models.chain import Stages, Step
+from earnet.models.chain import Stages, Step, flip_averaged
 from earnet.models.segmenter import VesselSegmenter
 
 TTA_MODES = ("none", "flip")
@@ -53,10 +53,6 @@ def bf16_supported(device: torch.device) -> bool:
     except AttributeError:
         return False
     return capability in ("AVX512", "AVX512_BF16", "AMX") or "AMX" in capability
-
-
-def _flip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    return tensor.flip(dims) if dims else tensor
 
 
 class Predictor:
@@ -111,16 +107,11 @@ class Predictor:
         return TensorPrediction(out.probability, out.error_attention, out.stage1_probability)
 
     def _tta(self, step: Step, image: torch.Tensor, stage1: torch.Tensor | None, channels: int) -> torch.Tensor:
-        """``step`` averaged over the flips of test-time augmentation, each under autocast."""
-        flips = [()] if self.tta == "none" else [(), (-1,), (-2,), (-2, -1)]
-        total = None
-        for dims in flips:
+        """``step`` under autocast, averaged over the flips of test-time augmentation where asked."""
+        def autocast_step(x: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                y = step(_flip(image, dims), None if stage1 is None else _flip(stage1, dims))
-            y = _flip(y, dims)
-            total = y if total is None else total + y
-        assert total is not None
-        return total / len(flips)
+                return step(x, s)
+        return (autocast_step if self.tta == "none" else flip_averaged(autocast_step))(image, stage1)
 
     def predict_scaled(self, image: np.ndarray, factor: float, attention: bool = True,
                        keep_working: bool = False) -> Prediction:

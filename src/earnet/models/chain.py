@@ -34,6 +34,32 @@ def run_directly(step: Step, image: torch.Tensor, stage1_probability: torch.Tens
     return step(image, stage1_probability)
 
 
+FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+"""The views of flip test-time augmentation: as is, mirrored left-right, upside down, both."""
+
+
+def _flip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    return tensor.flip(dims) if dims else tensor
+
+
+def flip_averaged(step: Step) -> Step:
+    """``step`` averaged over the :data:`FLIPS` of its inputs, each output flipped back (flip TTA)."""
+    def averaged(image: torch.Tensor, stage1: torch.Tensor | None) -> torch.Tensor:
+        total = None
+        for dims in FLIPS:
+            y = _flip(step(_flip(image, dims), None if stage1 is None else _flip(stage1, dims)), dims)
+            total = y if total is None else total + y
+        assert total is not None
+        return total / len(FLIPS)
+    return averaged
+
+
+def run_flip_averaged(step: Step, image: torch.Tensor, stage1_probability: torch.Tensor | None,
+                      channels: int) -> torch.Tensor:
+    """Run ``step`` once on the whole input, averaged over the flips (the ONNX graph of a flip model)."""
+    return flip_averaged(step)(image, stage1_probability)
+
+
 def stage_output(model: VesselSegmenter, image: torch.Tensor, stage1_probability: torch.Tensor | None) -> ModelOutput:
     """One stage on a normalised image; a stage 2 gets the stage-1 probability where its mode takes it."""
     return model(image, stage1_probability if model.needs_stage1 else None)

@@ -45,6 +45,8 @@ AV_OUTSIDE_TEXT = ("; artery/vein labels, also outside the graph: artery and vei
                    "swapping its two probabilities where it disagrees); then each mask pixel is a crossing where "
                    "both reach av_crossing_threshold, else artery where artery >= vein, else vein")
 AV_CROSSING_THRESHOLD = 0.5
+TTA_TEXT = {"none": "none", "flip": "flip: inside the graph, each vessel stage averaged over the photograph as is, "
+                                    "mirrored left-right, upside down and both (the threshold was chosen so)"}
 """Where both A/V probabilities reach this a vessel pixel is a crossing (``earnet.av_metrics``' rule)."""
 
 
@@ -86,6 +88,7 @@ def contract_properties(model: dict[str, Any], outputs: list[str], *, threshold:
         "outputs": "; ".join(OUTPUT_TEXT[name] for name in outputs),
         "output_names": ",".join(outputs),
         "threshold": repr(float(threshold)),
+        "tta": TTA_TEXT[str(model.get("tta", "none"))],
         "fov_diameter": repr(float(fov_diameter)),
         "rescale_tolerance": repr(float(rescale_tolerance)),
         "min_fov_diameter": repr(float(min_fov_diameter)),

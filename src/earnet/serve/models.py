@@ -10,6 +10,8 @@ from earnet.exceptions import EarnetError
 
 TTA_MODES = ("none", "flip", "ms")
 METADATA_KEYS = ("dataset", "backbone", "refinement", "fov_diameter")
+DEFAULT_TTA = "none"
+"""The TTA of a model whose metadata names none (``tta``: a bundle validated with flips)."""
 
 
 class UnknownChoice(EarnetError):
@@ -47,11 +49,11 @@ class ModelCache:
         return [self.default, *(name for name in self._paths if name != self.default)]
 
     def check(self, model: str | None, tta: str | None) -> tuple[str, str]:
-        """Validate a client's choice; ``None`` means the default model / no TTA."""
+        """Validate a client's choice; ``None`` means the default model / that model's own TTA."""
         model = self.default if model in (None, "") else model
-        tta = "none" if tta in (None, "") else tta
         if model not in self._paths:
             raise UnknownChoice(f"unknown model {model!r}; this server offers: {', '.join(self.names)}")
+        tta = self.default_tta(model) if tta in (None, "") else tta
         if tta not in TTA_MODES:
             raise UnknownChoice(f"unknown tta {tta!r}; valid: {', '.join(TTA_MODES)}")
         return model, tta
@@ -72,6 +74,12 @@ class ModelCache:
         with self._lock:
             return [f"{model}/{tta}" for model, tta in self._segmenters]
 
+    def default_tta(self, model: str) -> str:
+        """The TTA a checked ``model`` runs with unless a client asks otherwise (its bundle's ``tta``)."""
+        from earnet.bundle import read_bundle_metadata
+
+        return str(read_bundle_metadata(self._paths[model]).get("tta", DEFAULT_TTA))
+
     def describe(self) -> list[dict[str, Any]]:
         """One entry per model: name, threshold, training data, test metrics, error attention."""
         from earnet.bundle import read_bundle_metadata
@@ -84,6 +92,7 @@ class ModelCache:
                 "name": name,
                 "default": name == self.default,
                 "threshold": float(meta["threshold"]),
+                "tta": str(meta.get("tta", DEFAULT_TTA)),
                 **{key: meta.get(key) for key in METADATA_KEYS},
                 "error_attention": meta.get("refinement", "none") != "none",
                 "test_metrics": {k: metrics[k] for k in ("f1", "auc_roc") if isinstance(metrics.get(k), float)},
