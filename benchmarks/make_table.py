@@ -83,12 +83,13 @@ def render_models() -> str:
     """Every bundled model with its metadata and test metrics."""
     from earnet.bundle import bundled_models, read_bundle_metadata
 
-    lines = ["| model | trained on | variant | FOV diameter | threshold | test F1 | AUC | Se | Sp | size |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | trained on | variant | TTA | FOV diameter | threshold | test F1 | AUC | Se | Sp | size |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, path in sorted(bundled_models().items()):
         meta = read_bundle_metadata(path)
         metrics = meta.get("test_metrics", {})
-        lines.append(f"| `{name}` | {meta['dataset']} | {meta.get('stage', '?')} | {meta['fov_diameter']:.0f} px | "
+        lines.append(f"| `{name}` | {meta['dataset']} | {meta.get('stage', '?')} | {meta.get('tta', 'none')} | "
+                     f"{meta['fov_diameter']:.0f} px | "
                      f"{meta['threshold']:.4f} | {metrics.get('f1', float('nan')):.4f} | "
                      f"{metrics.get('auc_roc', float('nan')):.4f} | {metrics.get('se', float('nan')):.4f} | "
                      f"{metrics.get('sp', float('nan')):.4f} | {path.stat().st_size / 1e6:.2f} MB |")
