@@ -30,8 +30,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from validation import score, validation_samples
-
 from earnet.bundle import WEIGHTS_DIR, resolve, save_bundle
 from earnet.config import TrainConfig, config_from_dict
 from earnet.engine.run import Run, dataset_split
@@ -94,6 +92,8 @@ def stage1_of(source: str, results: Path, out: Path) -> tuple[Path, TrainConfig,
 def threshold_with_tta(bundle: Path, run: Path, tta: str) -> tuple[float, float]:
     """The best pooled-F1 threshold (and that F1) of ``bundle`` run with ``tta`` on ``run``'s
     validation images, full size, the way ``earnet segment`` runs it."""
+    from validation import score, validation_samples  # benchmarks/, beside this script
+
     pooled, _ = score(load_segmenter(bundle, tta=tta), validation_samples(run))
     return float(pooled["best_threshold"]), float(pooled["best_f1"])
 

@@ -74,6 +74,13 @@ def test_make_bundle_records_one_set_of_test_metrics(tiny_run: Path, tmp_path: P
     assert set(meta["test_metrics"]) == {"f1", "auc_roc", "acc", "se", "sp", "mcc"}
     assert not any(key.endswith("test_metrics") and key != "test_metrics" for key in meta), sorted(meta)
     assert meta["selected_by"] == "best validation F1" and meta["stage"] == "stage1"
+    assert "tta" not in meta
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    monkeypatch.setattr(sys, "argv", ["make_bundle.py", str(tiny_run), "tiny", "--tta", "flip"])
+    assert make_bundle.main() == 0
+    flipped = load_trained_model(tmp_path / "tiny.safetensors")
+    assert flipped.default_tta == "flip" and 0 < flipped.metadata["tta_val_f1"] <= 1
+    assert set(flipped.metadata["test_metrics"]) == {"f1", "auc_roc", "acc", "se", "sp", "mcc"}
 
 
 def test_predict_and_export_do_not_import_lightning(tiny_run: Path, tmp_path: Path) -> None:
