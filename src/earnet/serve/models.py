@@ -41,6 +41,7 @@ class ModelCache:
             self.default = Path(default).name
             self._paths[self.default] = Path(default)
         self._segmenters: dict[tuple[str, str], Any] = {}
+        self._default_tta: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -75,10 +76,14 @@ class ModelCache:
             return [f"{model}/{tta}" for model, tta in self._segmenters]
 
     def default_tta(self, model: str) -> str:
-        """The TTA a checked ``model`` runs with unless a client asks otherwise (its bundle's ``tta``)."""
+        """The TTA a checked ``model`` runs with unless a client asks otherwise (its bundle's ``tta``;
+        read once per model, not per request)."""
         from earnet.bundle import read_bundle_metadata
 
-        return str(read_bundle_metadata(self._paths[model]).get("tta", DEFAULT_TTA))
+        with self._lock:
+            if model not in self._default_tta:
+                self._default_tta[model] = str(read_bundle_metadata(self._paths[model]).get("tta", DEFAULT_TTA))
+            return self._default_tta[model]
 
     def describe(self) -> list[dict[str, Any]]:
         """One entry per model: name, threshold, training data, test metrics, error attention."""
