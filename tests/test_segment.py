@@ -190,10 +190,11 @@ def test_a_bundle_with_an_unknown_default_tta_is_refused(tmp_path: Path) -> None
         load_trained_model(bad)
 
 
-def test_cli_records_the_tta_it_ran(flip_bundle: Path, tmp_path: Path) -> None:
+def test_cli_records_the_tta_it_ran(flip_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Image.fromarray(_photo(160, 4)).save(tmp_path / "a.png")
     for flags, expected in (([], "flip"), (["--tta", "none"], "none")):
         out = tmp_path / f"out-{expected}"
         assert main(["segment", str(tmp_path / "a.png"), "--model", str(flip_bundle), "--out", str(out),
                      "--no-progress", *flags]) == 0
         assert json.loads((out / "predictions.json").read_text())["settings"]["tta"] == expected
+        assert f"TTA {expected})" in capsys.readouterr().out

@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
                 settings = {"tta": segmenter.tta, "tile": args.tile,
                             **({"av": True, "av_cleanup": args.av_cleanup} if args.av else {})}
                 write_manifest(args.out, segmenter.threshold, model, written, settings)
-    _summary(rows, args.out)
+    _summary(rows, args.out, str(args.model), segmenter.tta)
     return 2 if errors or failures else 0
 
 
@@ -246,11 +246,11 @@ def _progress(jobs: list[Job], disabled: bool):  # noqa: ANN202
     return tqdm(jobs, unit="image", file=sys.stderr)
 
 
-def _summary(rows: list[tuple[str, str, float, float]], out: Path) -> None:
+def _summary(rows: list[tuple[str, str, float, float]], out: Path, model: str, tta: str) -> None:
     if not rows:
         return
     width = max(len("image"), *(len(r[0]) for r in rows))
     print(f"{'image':<{width}}  {'size':>11}  {'vessels':>8}  {'time (s)':>8}")
     for name, size, fraction, seconds in rows:
         print(f"{name:<{width}}  {size:>11}  {fraction:>8.2%}  {seconds:>8.2f}")
-    print(f"{len(rows)} image(s) segmented into {out}")
+    print(f"{len(rows)} image(s) segmented into {out} (model {model}, TTA {tta})")
