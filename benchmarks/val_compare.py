@@ -44,9 +44,9 @@ def main() -> int:
         raise SystemExit(f"{args.run / 'split.json'}: no validation images{' from ' + args.source if args.source else ''}")
     records = []
     for item in args.model:
+        name, model = labelled_model(item)
         for tta in args.tta:
-            label, model = labelled_model(item)
-            label = label if args.tta == ["none"] else f"{label} tta={tta}"
+            label = name if args.tta == ["none"] else f"{name} tta={tta}"
             segmenter = load_segmenter(model, tta=tta)
             pooled, _ = score(segmenter, samples)
             records.append({"model": label, "source": str(model), "tta": tta, "threshold": segmenter.threshold,

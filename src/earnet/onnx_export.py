@@ -31,6 +31,7 @@ from torch import nn
 from earnet import __version__
 from earnet.data.transforms import normalise
 from earnet.exceptions import EarnetError, InputError
+from earnet.inference.loader import BUNDLE_TTA_MODES
 from earnet.io import atomic_write
 from earnet.models.av import AV_CHANNELS
 from earnet.models.chain import Stages, run_directly, run_flip_averaged
@@ -66,8 +67,8 @@ class ProbabilityGraph(nn.Module):
     def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None, av: nn.Module | None = None,
                  tta: str = "none") -> None:
         super().__init__()
-        if tta not in ("none", "flip"):
-            raise EarnetError(f"an ONNX graph runs tta 'none' or 'flip', not {tta!r}")
+        if tta not in BUNDLE_TTA_MODES:
+            raise EarnetError(f"an ONNX graph runs tta {' or '.join(BUNDLE_TTA_MODES)}, not {tta!r}")
         self.stages = Stages(stage1, stage2)
         self.av = av
         self.run = run_flip_averaged if tta == "flip" else run_directly

@@ -182,18 +182,26 @@ def dataset_split(config: TrainConfig, split: str) -> VesselDataset:
     return get_dataset(config.dataset, config.root, split)
 
 
+def _threshold_record(folder: Path) -> dict[str, Any]:
+    """``folder/threshold.json`` read once and checked to hold a threshold."""
+    path = folder / THRESHOLD
+    if not path.is_file():
+        raise InputError(folder, "stage has no threshold.json (did it finish?)")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"unreadable threshold ({error})") from None
+    if not isinstance(record, dict) or "threshold" not in record:
+        raise InputError(path, "unreadable threshold (no 'threshold' entry)")
+    return record
+
+
 def read_threshold(folder: Path) -> Any:
     """The threshold in ``folder/threshold.json`` (a stage's or a fold model's), as stored.
 
     :func:`earnet.inference.loader.load_trained_model` validates it for inference.
     """
-    path = folder / THRESHOLD
-    if not path.is_file():
-        raise InputError(folder, "stage has no threshold.json (did it finish?)")
-    try:
-        return json.loads(path.read_text())["threshold"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(path, f"unreadable threshold ({error})") from None
+    return _threshold_record(folder)["threshold"]
 
 
 def write_threshold(folder: Path, threshold: float, chosen_on: str, working: float | None = None) -> None:
@@ -208,8 +216,8 @@ def write_threshold(folder: Path, threshold: float, chosen_on: str, working: flo
 def read_working_threshold(folder: Path) -> Any:
     """The threshold for maps at the run's working scale (error maps of its rescaled training
     images); runs from before it was recorded separately have only the one threshold."""
-    threshold = read_threshold(folder)  # its checks, and the value of runs without a working one
-    return json.loads((folder / THRESHOLD).read_text()).get("working_threshold", threshold)
+    record = _threshold_record(folder)
+    return record.get("working_threshold", record["threshold"])
 
 
 def measure_fov_diameter(run: Run, config: TrainConfig) -> float:
