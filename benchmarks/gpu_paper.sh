@@ -26,7 +26,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
   BUDGET_S=1
 else
   DATA=(drive --root "${DATA_ROOT:-.gpu-data/DRIVE}")
-  DEVICE=(--accelerator gpu --devices 1 --precision bf16-mixed --num-workers 8)
+  DEVICE=(--accelerator gpu --devices 1 --precision bf16-mixed --num-workers "${WORKERS:-8}")
   SHAPE=(--crop 384 --batch-size 16 --samples-per-epoch 1024 --backbone hrnet_ocr_mscale)
   "$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no GPU'; print(torch.cuda.get_device_name(0))"
 fi

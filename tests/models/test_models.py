@@ -132,3 +132,11 @@ def test_load_matching_grows_input_channels_with_zeros() -> None:
     assert new.shape[1] == old.shape[1] + 1
     torch.testing.assert_close(new[:, :3], old)
     assert new[:, 3:].abs().sum() == 0
+
+
+def test_large_wnet_has_four_levels_and_about_two_million_parameters() -> None:
+    large = create_model("wnet_large")
+    check_backbone(large.backbone)
+    assert 2_000_000 < count_parameters(large) < 2_400_000
+    assert large.backbone.multiple == 8 and large.backbone.feature_channels == 24
+    assert "wnet_large" in list_models()

@@ -41,6 +41,14 @@ from earnet.thresholds import VALIDATION, best_f1_over, parse_threshold
 from earnet.types import Sample
 
 
+def inference_device(config: TrainConfig) -> str:
+    """Where a run's own inference (thresholds, error maps, test) goes: the training accelerator's
+    GPU when it trains on one, else the CPU."""
+    if config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
 def _samples(config: TrainConfig, ids: list[str], rescale: bool = True) -> list[Sample]:
     """Training-split samples with these ids, at the run's resolution (``fov_diameter``), or
     as the dataset has them (``rescale=False``)."""
@@ -165,7 +173,8 @@ def run_stage1(run: Run, resume: bool = False, progress: bool = True) -> StageRe
     result = train_stage(config, run.stage1, 1, stage1_training_tensors(config, train, run.stage1, resume),
                          [to_image_tensors(s) for s in val], config.epochs, init=init, resume=resume,
                          progress=progress)
-    _finish_stage(config, run.stage1, Predictor(load_model(result.weights)), val, val_full_size)
+    _finish_stage(config, run.stage1, Predictor(load_model(result.weights), device=inference_device(config)), val,
+                  val_full_size)
     return result
 
 
@@ -178,6 +187,7 @@ def run_errors(run: Run, in_sample: bool | None = None, resume: bool = False, pr
     """
     config = run.config()
     in_sample = config.in_sample if in_sample is None else in_sample
+    device = inference_device(config)
     if not run.weights("stage1").exists():
         raise InputError(run.stage1, "no stage-1 model; run 'earnet train --stage 1' first")
     out = run.errors(in_sample)
@@ -185,7 +195,7 @@ def run_errors(run: Run, in_sample: bool | None = None, resume: bool = False, pr
     train_ids, val_ids = train_val_ids(run, config)
     train, val = _samples(config, train_ids), _samples(config, val_ids)
     if in_sample:
-        groups = [(Predictor(load_model(run.weights("stage1"))), run.working_threshold("stage1"), train)]
+        groups = [(Predictor(load_model(run.weights("stage1")), device=device), run.working_threshold("stage1"), train)]
         assignment: dict[str, int] = {}
     else:
         assignment = assign_folds(train_ids, config.folds, config.seed)
@@ -196,7 +206,7 @@ def run_errors(run: Run, in_sample: bool | None = None, resume: bool = False, pr
             rest = [to_image_tensors(s) for s in train if assignment[s.id] != fold]
             result = train_stage(config, fold_dir, 1, rest, [to_image_tensors(s) for s in val],
                                  config.fold_epochs or config.epochs, resume=resume, progress=progress)
-            predictor = Predictor(load_model(result.weights))
+            predictor = Predictor(load_model(result.weights), device=device)
             threshold = _finish_stage(config, fold_dir, predictor, val)
             groups.append((predictor, threshold, held_out))
     fractions = {}
@@ -244,7 +254,8 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
         raise InputError(maps_dir, "no error maps; run 'earnet errors RUN"
                          + (" --in-sample" if in_sample else "") + "' first")
     stage1 = load_model(run.weights("stage1"))
-    stage1_predictor = Predictor(stage1)
+    device = inference_device(config)
+    stage1_predictor = Predictor(stage1, device=device)
     train_ids, val_ids = train_val_ids(run, config)
     train = [_with_maps(s, maps_dir) for s in _samples(config, train_ids)]
     val_full_size = _samples(config, val_ids, rescale=False)
@@ -255,5 +266,6 @@ def run_stage2(run: Run, refinement: str | None = None, in_sample: bool | None =
     out = run.stage2(refinement, in_sample, guidance)
     result = train_stage(stage_config, out, 2, train, val, config.stage2_epochs,
                          init=stage1.state_dict(), resume=resume, progress=progress)
-    _finish_stage(config, out, Predictor(stage1, load_model(result.weights)), val_samples, val_full_size)
+    _finish_stage(config, out, Predictor(stage1, load_model(result.weights), device=device), val_samples,
+                  val_full_size)
     return result

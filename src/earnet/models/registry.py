@@ -11,7 +11,7 @@ from torch import nn
 from earnet.exceptions import EarnetError
 from earnet.models.error_attention import REFINEMENTS, Refinement
 from earnet.models.segmenter import VesselSegmenter
-from earnet.models.wnet import wnet, wnet_deep, wnet_mid, wnet_wide, wnet_wide_first
+from earnet.models.wnet import wnet, wnet_deep, wnet_large, wnet_mid, wnet_wide, wnet_wide_first
 
 
 def _hrnet_w48(**kwargs: Any) -> nn.Module:
@@ -44,6 +44,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "wnet_mid": wnet_mid,
     "wnet_wide_first": wnet_wide_first,
     "wnet_deep": wnet_deep,
+    "wnet_large": wnet_large,
     "hrnet_ocr_mscale": _hrnet_w48,
     "hrnet_w18_small_ocr_mscale": _hrnet_w18_small,
     "unet_densenet161": _unet_densenet161,
