@@ -8,12 +8,14 @@
 # contention, then each run gets the epochs that fit BUDGET_S seconds of training.
 #
 # Once, on the CPU machine (the data beside the checkout does not travel to the device):
-#   mkdir -p .gpu-data && cp -r ../shared/data/DRIVE ../shared/data/CHASEDB1 .gpu-data/
+#   mkdir -p .gpu-data && cp -r ../shared/data/DRIVE ../shared/data/CHASEDB1 ../shared/data/RITE .gpu-data/
 #   echo /.gpu-data/ >> .git/info/exclude
 # Then: run(command="bash benchmarks/gpu_large.sh", carry=[".gpu-data"], timeout_s=600). What
 # comes back ($OUT): each run's model.safetensors, a tar of every run's records and the logs.
 # Smoke test on a CPU (tiny, synthetic): SMOKE=1 bash benchmarks/gpu_large.sh
 # ONLY=chase_db1 PAPER=0 WORKERS=5: one dataset's seeds alone on the GPU (more loader processes each).
+# ONLY=rite PAPER=0: the A/V model (AV_BACKBONE, default av_cascade_wide, on AV_VESSEL's vessel
+# probability, default drive_av's), three seeds; .gpu-data must then hold RITE/ beside DRIVE/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -23,13 +25,19 @@ BUDGET_S=${BUDGET_S:-330}
 SEEDS=${SEEDS:-0 1 2}
 OUT=${OUT:-$RUNS/out}
 if [ "${SMOKE:-0}" = 1 ]; then
-  DATASETS=("synthetic:") ; DEVICE=(--accelerator cpu --precision 32-true --num-workers 0)
+  DATASETS=("synthetic:" "rite:${RITE_ROOT:-../shared/data}") ; DEVICE=(--accelerator cpu --precision 32-true --num-workers 0)
   SHAPE=(--crop 64 --batch-size 2 --samples-per-epoch 4 --val-count 2 --backbone wnet)
+  AV_SHAPE=(--crop 64 --batch-size 2 --samples-per-epoch 4 --backbone "${AV_BACKBONE:-av_cascade_wide}"
+            --av-vessel-model "${AV_VESSEL:-drive_av}")
+  ONLY=${ONLY:-synthetic}
   BUDGET_S=1 SEEDS=0 PAPER=0
 else
-  DATASETS=("drive:.gpu-data/DRIVE" "chase_db1:.gpu-data/CHASEDB1")
+  DATASETS=("drive:.gpu-data/DRIVE" "chase_db1:.gpu-data/CHASEDB1" "rite:.gpu-data")
   DEVICE=(--accelerator gpu --devices 1 --precision bf16-mixed --num-workers "${WORKERS:-2}")
   SHAPE=(--crop 256 --batch-size 8 --samples-per-epoch 1024 --val-count 3 --backbone wnet_large)
+  AV_SHAPE=(--crop 320 --batch-size 8 --samples-per-epoch 1024 --backbone "${AV_BACKBONE:-av_cascade_wide}"
+            --av-vessel-model "${AV_VESSEL:-drive_av}")
+  ONLY=${ONLY:-drive chase_db1}
   "$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no GPU'; print(torch.cuda.get_device_name(0))" || exit 1
   export OMP_NUM_THREADS=2  # seven processes share 16 cores
 fi
@@ -37,18 +45,24 @@ rm -rf "$RUNS"; mkdir -p "$RUNS/logs" "$OUT"
 
 train_one() {  # DATASET ROOT SEED: probe epoch, then the budgeted run with its test evaluation
   local dataset=$1 root=$2 seed=$3 run="$RUNS/$1-s$3"
-  local data=(--dataset "$dataset"); [ -n "$root" ] && data+=(--root "$root")
-  local common=("${data[@]}" "${DEVICE[@]}" "${SHAPE[@]}" --seed "$seed" --no-progress)
-  "$PYTHON" -m earnet train --stage 1 --out "$run-probe" "${common[@]}" --epochs 1 || return 1
+  local data=(--root "$root") stage=stage1 shape=("${SHAPE[@]}") train test=()
+  [ -z "$root" ] && data=()
+  if [ "$dataset" = rite ]; then  # the A/V model: `fit rite` trains it and scores RITE's test split
+    train=(-m earnet fit rite) stage=av shape=("${AV_SHAPE[@]}")
+  else
+    train=(-m earnet train --stage 1 --dataset "$dataset") test=(--test)
+  fi
+  local common=("${data[@]}" "${DEVICE[@]}" "${shape[@]}" --seed "$seed" --no-progress)
+  "$PYTHON" "${train[@]}" --out "$run-probe" "${common[@]}" --epochs 1 || return 1
   local epoch_s epochs
   epoch_s=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['train_seconds'])" \
-    "$run-probe/stage1/stage.json")
+    "$run-probe/$stage/stage.json")
   epochs=$("$PYTHON" -c "import sys; print(max(1, int(float(sys.argv[1]) / float(sys.argv[2]))))" "$BUDGET_S" "$epoch_s")
   echo "$run: one epoch ${epoch_s} s -> $epochs epochs"
   local start; start=$(date +%s)
-  "$PYTHON" -m earnet train --stage 1 --out "$run" "${common[@]}" --epochs "$epochs" --test || return 1
+  "$PYTHON" "${train[@]}" --out "$run" "${common[@]}" --epochs "$epochs" "${test[@]}" || return 1
   echo "$run: $(( $(date +%s) - start )) s wall, $epochs epochs"
-  cp "$run/stage1/model.safetensors" "$OUT/$(basename "$run").safetensors"  # back even if a later run overruns
+  cp "$run/$stage/model.safetensors" "$OUT/$(basename "$run").safetensors"  # back even if a later run overruns
 }
 
 pids=()
@@ -57,7 +71,7 @@ if [ "${PAPER:-1}" = 1 ]; then
   pids+=($!)
 fi
 for entry in "${DATASETS[@]}"; do
-  [ -n "${ONLY:-}" ] && [ "${entry%%:*}" != "$ONLY" ] && continue
+  [[ " $ONLY " == *" ${entry%%:*} "* ]] || continue
   for seed in $SEEDS; do
     train_one "${entry%%:*}" "${entry#*:}" "$seed" > "$RUNS/logs/${entry%%:*}-s$seed.log" 2>&1 &
     pids+=($!)
@@ -70,7 +84,7 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 # run's results, and every run's records (no images, no checkpoints) with the logs.
 [ "${PAPER:-1}" = 1 ] && rm -f "$OUT/fit.log"
 tar czf "$OUT/records.tar.gz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude='images' --exclude='maps' \
-  --exclude='events.out.*' "$RUNS"/*-s[0-9] "$RUNS/logs" runs/gpu-paper/fit.log runs/gpu-paper/paper/test runs/gpu-paper/paper/*/stage.json \
+  --exclude='events.out.*' --exclude='*.png' "$RUNS"/*-s[0-9] "$RUNS/logs" runs/gpu-paper/fit.log runs/gpu-paper/paper/test runs/gpu-paper/paper/*/stage.json \
   runs/gpu-paper/paper/*/threshold.json 2>/dev/null
 for log in "$RUNS"/logs/*.log; do echo "== $log"; tail -n 4 "$log"; done
 exit $status

@@ -61,3 +61,16 @@ def test_working_probability_is_the_networks_map_before_the_fov_cut() -> None:
     assert not result.probability[~fov].any()
     assert result.working_probability[~fov].any(), "the working map must not share the FOV-cut memory"
     np.testing.assert_array_equal(result.working_probability[fov], result.probability[fov])
+
+
+def test_wide_cascade_is_the_cascade_at_twice_the_widths() -> None:
+    from earnet.models.registry import count_parameters
+
+    wide, base = create_av_model("av_cascade_wide"), create_av_model("av_cascade")
+    assert wide.vessel_input and wide.stride == base.stride and wide.multiple == base.multiple
+    assert wide.widths == tuple(2 * w for w in base.widths)
+    # small enough that its weights come back from the device tool (16 MiB a file)
+    assert 3.5 * count_parameters(base) < count_parameters(wide) < 16 * 2**20 / 4
+    with torch.no_grad():
+        out = wide.eval()(torch.randn(1, 3, 40, 50), torch.rand(1, 1, 40, 50))
+    assert out.logits.shape == (1, 3, 40, 50)

@@ -28,6 +28,7 @@ from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_te
 from earnet.engine.loop import Fitted, fit_and_export
 from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
 from earnet.exceptions import InputError
+from earnet.engine.pipeline import inference_device
 from earnet.inference.av import AVPredictor
 from earnet.io import write_text
 from earnet.models.av import create_av_model
@@ -123,11 +124,12 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
     return weights
 
 
-def evaluate_av_run(run: Run, split: str = "test", device: str = "cpu") -> AVEvaluation:
-    """Evaluate the run's A/V model on ``split`` (its own vessel map at 0.5) into ``RUN/<split>/av``."""
+def evaluate_av_run(run: Run, split: str = "test", device: str | None = None) -> AVEvaluation:
+    """Evaluate the run's A/V model on ``split`` (its own vessel map at 0.5) into ``RUN/<split>/av``;
+    ``device``: default, the run's own (its training GPU, if any)."""
     config = run.config()
     model, meta = load_av_model(run.path / "av" / "model.safetensors")
-    predictor = AVPredictor(model, device=device)
+    predictor = AVPredictor(model, device=device or inference_device(config))
     out = run.path / split / "av"
     samples = list(dataset_split(config, split))
     vessel = vessel_probabilities(config, samples)

@@ -90,9 +90,12 @@ AV_MODELS: dict[str, dict[str, Any]] = {
     "av_wnet_deep": {"widths": (8, 16, 32, 64, 128)},
     "av_wnet_wide": {"widths": (16, 32, 64, 128)},
     "av_cascade": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2},
+    "av_cascade_wide": {"widths": (16, 32, 64, 128, 256), "vessel_input": True, "stride": 2},
 }
 """A/V models by name: :class:`AVWNet` arguments. ``av_cascade``: five levels at half
-resolution, fed the vessel model's probability (the bundled A/V model)."""
+resolution, fed the vessel model's probability (the bundled A/V model); ``av_cascade_wide``:
+the same at twice the widths (~3.9M parameters, ~4x the compute), a GPU's model for the
+question whether the A/V model is short of capacity."""
 
 
 def create_av_model(name: str = "av_wnet") -> AVWNet:
