@@ -26,9 +26,9 @@ from earnet.data.rite import av_targets
 from earnet.engine.av_task import MONITOR, VESSEL_INPUT, AVTask
 from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
 from earnet.engine.loop import Fitted, fit_and_export
+from earnet.engine.pipeline import inference_device
 from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
 from earnet.exceptions import InputError
-from earnet.engine.pipeline import inference_device
 from earnet.inference.av import AVPredictor
 from earnet.io import write_text
 from earnet.models.av import create_av_model

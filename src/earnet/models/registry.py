@@ -11,7 +11,14 @@ from torch import nn
 from earnet.exceptions import EarnetError
 from earnet.models.error_attention import REFINEMENTS, Refinement
 from earnet.models.segmenter import VesselSegmenter
-from earnet.models.wnet import wnet, wnet_deep, wnet_large, wnet_mid, wnet_wide, wnet_wide_first
+from earnet.models.wnet import (
+    wnet,
+    wnet_deep,
+    wnet_large,
+    wnet_mid,
+    wnet_wide,
+    wnet_wide_first,
+)
 
 
 def _hrnet_w48(**kwargs: Any) -> nn.Module:
