@@ -206,6 +206,28 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(values[np.flatnonzero(f1 == f1.max())[-1]])
 
 
+def best_mean_f1_threshold(groups: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Threshold ``t`` maximising the *mean* over ``groups`` of each group's pooled F1 of
+    ``scores >= t``: each group (a dataset, a camera) counts once, however many pixels it has.
+
+    Candidates are the distinct positive scores of all groups (where some group's F1 can
+    rise); ties go to the highest threshold. One group: :func:`best_f1_threshold`.
+    """
+    if len(groups) == 1:
+        return best_f1_threshold(*groups[0])
+    split = [_split_sorted(scores, labels) for scores, labels in groups]
+    if all(pos.size == 0 for pos, _ in split):
+        top = max(neg[-1] for _, neg in split)
+        return float(np.nextafter(top, np.array(np.inf, dtype=top.dtype)))
+    candidates = np.unique(np.concatenate([pos for pos, _ in split]))
+    mean_f1 = np.zeros(candidates.size)
+    for pos, neg in split:
+        tp = pos.size - np.searchsorted(pos, candidates, "left")
+        fp = neg.size - np.searchsorted(neg, candidates, "left")
+        mean_f1 += np.where(pos.size > 0, 2 * tp / np.maximum(tp + fp + pos.size, 1), (tp + fp == 0).astype(float))
+    return float(candidates[np.flatnonzero(mean_f1 == mean_f1.max())[-1]])
+
+
 def _curve_counts(
     scores: np.ndarray, labels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int, int] | None:

@@ -6,7 +6,9 @@ A policy is named by what it is:
     the threshold the model chose on its own validation images (stored with a run's
     stage, a bundle, and in ``predictions.json`` beside maps the model wrote);
 ``validation``
-    (training) choose it on the run's validation images: pooled best F1;
+    (training) choose it on the run's validation images: pooled best F1; where they come
+    from several datasets, the best *mean* of the per-dataset F1s, so each camera counts
+    once (pooled, the one with the most pixels decides; BENCHMARKS "Leave-one-dataset-out");
 ``train-f1``
     (evaluation) choose it on the **training** split's predictions: pooled best F1,
     then apply it to the split being evaluated;
@@ -60,19 +62,32 @@ def parse_threshold(text: str | float, policies: tuple[str, ...], auto: str | No
     return ThresholdPolicy(FIXED, value)
 
 
-def best_f1_over(samples: Iterable[Sample], predict: Callable[[Sample], np.ndarray], use_fov: bool = True) -> float:
-    """The threshold maximising pooled F1 of ``predict`` over ``samples`` (inside their FOVs)."""
-    from earnet.metrics import best_f1_threshold
+def best_f1_over(samples: Iterable[Sample], predict: Callable[[Sample], np.ndarray], use_fov: bool = True,
+                 group: Callable[[Sample], str] | None = None) -> float:
+    """The threshold maximising pooled F1 of ``predict`` over ``samples`` (inside their FOVs);
+    with ``group`` (e.g. a sample's dataset), the best mean of the groups' pooled F1s."""
+    from earnet.metrics import best_mean_f1_threshold
 
-    scores, labels = [], []
+    scores: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[np.ndarray]] = {}
     for sample in samples:
+        key = group(sample) if group else ""
         probability = predict(sample)
         mask = sample.fov if use_fov else np.ones_like(sample.fov)
-        scores.append(probability[mask])
-        labels.append(sample.label[mask])
+        scores.setdefault(key, []).append(probability[mask])
+        labels.setdefault(key, []).append(sample.label[mask])
     if not scores:
         raise EarnetError("no images to choose a threshold on")
-    return float(best_f1_threshold(np.concatenate(scores), np.concatenate(labels)))
+    return best_mean_f1_threshold([(np.concatenate(scores[k]), np.concatenate(labels[k])) for k in scores])
+
+
+def source_dataset(dataset: str) -> Callable[[Sample], str] | None:
+    """For a combined dataset (``drive+stare``), the dataset each sample comes from (its id's
+    prefix); ``None`` for a single dataset."""
+    names = sorted(dataset.split("+"), key=len, reverse=True)
+    if len(names) < 2:
+        return None
+    return lambda sample: next((n for n in names if sample.id.startswith(n + "_")), "")
 
 
 def training_split(split: str) -> str:

@@ -37,7 +37,7 @@ from earnet.io import (
     write_text,
 )
 from earnet.model_file import load_model, read_metadata
-from earnet.thresholds import VALIDATION, best_f1_over, parse_threshold
+from earnet.thresholds import VALIDATION, best_f1_over, parse_threshold, source_dataset
 from earnet.types import Sample
 
 
@@ -64,18 +64,22 @@ def _at_run_scale(config: TrainConfig, samples: list[Sample]) -> list[Sample]:
 
 
 def choose_threshold(config: TrainConfig, predictor: Predictor, val: list[Sample]) -> float:
-    """The configured threshold policy: a number, or ``validation`` (pooled best F1 on validation
-    images, predicted as given)."""
+    """The configured threshold policy: a number, or ``validation`` (best F1 on validation images,
+    predicted as given; from several datasets, the best mean of their F1s)."""
     policy = parse_threshold(config.threshold, (VALIDATION,), auto=VALIDATION, what="threshold")
     if policy.value is not None:
         return policy.value
-    return best_f1_over(val, lambda sample: predictor(sample.image).probability)
+    return best_f1_over(val, lambda sample: predictor(sample.image).probability, group=source_dataset(config.dataset))
 
 
 def full_size_probability(predictor: Predictor, sample: Sample, fov_diameter: float | None) -> np.ndarray:
     """``sample``'s probability the way ``earnet segment`` and a run's test step make it: the
     photograph brought to ``fov_diameter`` (the resolution rule), the map brought back to its size."""
     return predictor.predict_scaled(sample.image, scale_factor(sample.fov, fov_diameter), attention=False).probability
+
+
+def _rule(config: TrainConfig) -> str:
+    return ", mean of per-dataset F1" if source_dataset(config.dataset) else ""
 
 
 def _finish_stage(config: TrainConfig, folder: Path, predictor: Predictor, val: list[Sample],
@@ -96,10 +100,11 @@ def _finish_stage(config: TrainConfig, folder: Path, predictor: Predictor, val: 
     resampled = bool(config.fov_diameter) and any(scale_factor(s.fov, config.fov_diameter) != 1.0
                                                   for s in val_full_size or [])
     if fixed or not resampled:
-        write_threshold(folder, working, "fixed" if fixed else "validation split")
+        write_threshold(folder, working, "fixed" if fixed else "validation split" + _rule(config))
         return working
-    threshold = best_f1_over(val_full_size, lambda s: full_size_probability(predictor, s, config.fov_diameter))
-    write_threshold(folder, threshold, "validation split, full size", working=working)
+    threshold = best_f1_over(val_full_size, lambda s: full_size_probability(predictor, s, config.fov_diameter),
+                             group=source_dataset(config.dataset))
+    write_threshold(folder, threshold, "validation split, full size" + _rule(config), working=working)
     return threshold
 
 
