@@ -14,24 +14,19 @@ import argparse
 from pathlib import Path
 
 from results_file import write_results
-from validation import validation_samples
+from validation import rule_threshold
 
 from earnet.config import TrainConfig
 from earnet.data.registry import DATASETS
-from earnet.engine.run import Run, dataset_split
+from earnet.engine.run import dataset_split
 from earnet.metrics import MetricAccumulator
 from earnet.segment import load_segmenter
-from earnet.thresholds import best_f1_over, source_dataset
-from earnet.types import Sample
 
 
 def rescore(run: Path, unseen: str, root: Path, tta: str = "none") -> dict:
     """The run's own and the balanced rule's threshold, and the unseen test split's pooled F1 at each."""
     segmenter = load_segmenter(run, tta=tta)
-    val = validation_samples(run)
-    maps = {s.id: segmenter.segment(s.image, attention=False) for s in val}
-    derived = [Sample(s.id, s.image, s.label, maps[s.id].fov) for s in val]
-    balanced = best_f1_over(derived, lambda s: maps[s.id].probability, group=source_dataset(Run(run).config().dataset))
+    balanced, _, _ = rule_threshold(segmenter, run)
     own = MetricAccumulator(segmenter.threshold)
     new = MetricAccumulator(balanced)
     test = dataset_split(TrainConfig(dataset=unseen, root=str(root / DATASETS[unseen].folder_name)), "test")

@@ -39,8 +39,6 @@ from earnet.io import read_probability
 from earnet.metrics import MetricAccumulator
 from earnet.output_maps import write_maps
 from earnet.segment import load_segmenter
-from earnet.thresholds import best_f1_over, source_dataset
-from earnet.types import Sample
 
 STORED = ("f1", "auc_roc", "acc", "se", "sp", "mcc")
 
@@ -95,16 +93,12 @@ def threshold_with_tta(bundle: Path, run: Path, tta: str) -> tuple[float, float]
     """The threshold (and the pooled F1 there) of ``bundle`` run with ``tta`` on ``run``'s
     validation images, full size, the way ``earnet segment`` runs it; chosen by the training
     rule (:func:`earnet.thresholds.best_f1_over`: per-dataset mean F1 for a multi-dataset run)."""
-    from validation import validation_samples  # benchmarks/, beside this script
+    from validation import rule_threshold  # benchmarks/, beside this script
 
-    segmenter, samples = load_segmenter(bundle, tta=tta), validation_samples(run)
-    results = {s.id: segmenter.segment(s.image, attention=False) for s in samples}
-    derived = [Sample(s.id, s.image, s.label, results[s.id].fov) for s in samples]
-    threshold = best_f1_over(derived, lambda s: results[s.id].probability,
-                             group=source_dataset(Run(run).config().dataset))
+    threshold, samples, maps = rule_threshold(load_segmenter(bundle, tta=tta), run)
     accumulator = MetricAccumulator(threshold)
-    for s in derived:
-        accumulator.add(s.id, results[s.id].probability, s.label, s.fov)
+    for s in samples:
+        accumulator.add(s.id, maps[s.id], s.label, s.fov)
     return threshold, float(accumulator.pooled()["f1"])
 
 
