@@ -16,6 +16,10 @@
 # ONLY=chase_db1 PAPER=0 WORKERS=5: one dataset's seeds alone on the GPU (more loader processes each).
 # ONLY=rite PAPER=0: the A/V model (AV_BACKBONE, default av_cascade_wide, on AV_VESSEL's vessel
 # probability, default drive_av's), three seeds; .gpu-data must then hold RITE/ beside DRIVE/.
+# THEN="16:0.0005 14:0.0003": after the budgeted run, continue each seed from its weights for
+# EPOCHS at LR, one step after the other (RUN-then1, RUN-then2, ...; the same seed, so the same
+# validation images); the last step's weights come back. Session 12's A/V schedule was
+# ONLY=rite PAPER=0 AV_BACKBONE=av_cascade WORKERS=4 BUDGET_S=380 THEN="16:0.0005 14:0.0003".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -62,7 +66,15 @@ train_one() {  # DATASET ROOT SEED: probe epoch, then the budgeted run with its 
   local start; start=$(date +%s)
   "$PYTHON" "${train[@]}" --out "$run" "${common[@]}" --epochs "$epochs" "${test[@]}" || return 1
   echo "$run: $(( $(date +%s) - start )) s wall, $epochs epochs"
-  cp "$run/$stage/model.safetensors" "$OUT/$(basename "$run").safetensors"  # back even if a later run overruns
+  local step=0 previous=$run
+  for then in ${THEN:-}; do
+    step=$((step + 1))
+    "$PYTHON" "${train[@]}" --out "$run-then$step" "${common[@]}" --init "$previous/$stage/model.safetensors" \
+      --epochs "${then%%:*}" --lr "${then#*:}" "${test[@]}" || return 1
+    echo "$run-then$step: +${then%%:*} epochs at lr ${then#*:}"
+    previous=$run-then$step
+  done
+  cp "$previous/$stage/model.safetensors" "$OUT/$(basename "$run").safetensors"  # back even if a later run overruns
 }
 
 pids=()
@@ -84,7 +96,7 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 # run's results, and every run's records (no images, no checkpoints) with the logs.
 [ "${PAPER:-1}" = 1 ] && rm -f "$OUT/fit.log"
 tar czf "$OUT/records.tar.gz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude='images' --exclude='maps' \
-  --exclude='events.out.*' --exclude='*.png' "$RUNS"/*-s[0-9] "$RUNS/logs" runs/gpu-paper/fit.log runs/gpu-paper/paper/test runs/gpu-paper/paper/*/stage.json \
+  --exclude='events.out.*' --exclude='*.png' "$RUNS"/*-s[0-9] "$RUNS"/*-s[0-9]-then* "$RUNS/logs" runs/gpu-paper/fit.log runs/gpu-paper/paper/test runs/gpu-paper/paper/*/stage.json \
   runs/gpu-paper/paper/*/threshold.json 2>/dev/null
 for log in "$RUNS"/logs/*.log; do echo "== $log"; tail -n 4 "$log"; done
 exit $status
