@@ -11,9 +11,10 @@ derived from the photograph, the resolution rule), with each A/V clean-up (graph
 - photographs of cameras the model never saw (CHASE_DB1, STARE): no A/V labels, so the
   share of vessel pixels labelled artery (RITE's reference: ~45 %) catches gross failures.
 
-Results go to ``benchmarks/results/av_check.json`` (one record per model, updated in place).
+Results go to ``benchmarks/results/av_check.json`` (one record per model and TTA mode, updated in place).
 
     python benchmarks/av_check.py RUN/av/model.safetensors drive_av --root ../shared/data
+    python benchmarks/av_check.py drive_av --tta flip --root ../shared/data   # flips for vessels and A/V
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> int:
     parser.add_argument("--base", default="general",
                         help="vessel bundle a bare A/V model is attached to (default: general, segment's default)")
     parser.add_argument("--no-unseen", action="store_true", help="skip the CHASE_DB1/STARE photographs")
+    parser.add_argument("--tta", choices=("none", "flip"), default=None,
+                        help="test-time augmentation (default: the bundle's; flip also averages the A/V maps)")
     args = parser.parse_args()
     train = get_dataset("rite", args.root, "train")
     records = []
@@ -97,8 +100,10 @@ def main() -> int:
         for model in args.models:
             bundle, vessels = as_bundle(model, args.base, Path(tmp))
             record: dict[str, object] = {"model": model, "vessel_bundle": vessels}
+            if args.tta is not None:
+                record["tta"] = args.tta
             for cleanup in CLEANUPS:
-                segmenter = ArteryVeinSegmenter(bundle, cleanup=cleanup)
+                segmenter = ArteryVeinSegmenter(bundle, cleanup=cleanup, tta=args.tta)
                 val = Subset(train, segmenter.av_metadata["val_ids"])
 
                 def predict(sample: Sample, segmenter: ArteryVeinSegmenter = segmenter) -> tuple:
@@ -111,12 +116,12 @@ def main() -> int:
                     record["artery_share_unseen"] = unseen_shares(segmenter, args.root)
             records.append(record)
             print(json.dumps(record, indent=1), flush=True)
-    # results of earlier invocations for other models are kept (one record per model)
+    # results of earlier invocations for other models (or TTA modes) are kept (one record per model and mode)
     earlier = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
-    checked = {r["model"] for r in records}
+    checked = {(r["model"], r.get("tta")) for r in records}
     for record in records:
         record["date"] = datetime.date.today().isoformat()
-    merged = [r for r in earlier if r["model"] not in checked] + records
+    merged = [r for r in earlier if (r["model"], r.get("tta")) not in checked] + records
     RESULTS.write_text(json.dumps({"root": args.root, "results": merged}, indent=2) + "\n")
     return 0
 

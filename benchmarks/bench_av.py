@@ -8,6 +8,7 @@ of each photograph once to time the extra PNG writes. Results go to
 
     python benchmarks/bench_av.py --root ../shared/data            # model drive_av
     python benchmarks/bench_av.py --root ../shared/data --model BUNDLE --cleanup none --results out.json
+    python benchmarks/bench_av.py --root ../shared/data --tta flip --results results/av-2threads-flip.json
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def main() -> int:
     parser.add_argument("--model", default="drive_av")
     parser.add_argument("--cleanup", default=DEFAULT_CLEANUP, choices=CLEANUPS, help="as --av-cleanup")
     parser.add_argument("--results", type=Path, help="JSON to write (default: results/av-<threads>threads.json)")
+    parser.add_argument("--tta", choices=("none", "flip"), default=None,
+                        help="test-time augmentation (default: the bundle's; flip also averages the A/V maps)")
     parser.add_argument("--fp32", action="store_true",
                         help="A/V network in float32 (default: bf16 autocast where the CPU has it)")
     args = parser.parse_args()
-    segmenter = ArteryVeinSegmenter(args.model, cleanup=args.cleanup)
+    segmenter = ArteryVeinSegmenter(args.model, cleanup=args.cleanup, tta=args.tta)
     if args.fp32:
         segmenter.predictor.bf16 = False
     samples = list(get_dataset("rite", args.root, "test"))
@@ -72,7 +75,7 @@ def main() -> int:
     record = {
         "date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
-        "model": args.model, "cleanup": args.cleanup, "av_bf16": segmenter.predictor.bf16,
+        "model": args.model, "cleanup": args.cleanup, "tta": segmenter.vessels.tta, "av_bf16": segmenter.predictor.bf16,
         "av_fov_diameter": segmenter.training_fov_diameter,
         "images": len(samples), "image_size": "565x584",
         "vessel_seconds_median": float(np.median(vessel_s)), "av_seconds_median": float(np.median(av_s)),

@@ -43,7 +43,8 @@ class ArteryVeinSegmenter:
 
     Args:
         model: bundled model name or bundle path (must hold an A/V model).
-        device, tta, tile: as for the vessel segmenter.
+        device, tta, tile: as for the vessel segmenter; ``flip`` (the model's default or
+            asked for) averages the A/V model's maps over the flips too.
         vessels: an already loaded vessel segmenter of the same bundle (the CLI passes
             one built with its threshold); ``None`` loads it with ``earnet.load_segmenter``.
         cleanup: ``graph`` (one decision per vessel tree joined at bifurcations and
@@ -64,12 +65,14 @@ class ArteryVeinSegmenter:
             raise InputError(path, "this model has no artery/vein head; use a bundled A/V model "
                                    f"(e.g. --model {DEFAULT_AV_MODEL}, see 'earnet models')")
         av_model, self.av_metadata = load_bundle_av(path)
-        self.predictor = AVPredictor(av_model, device=device, tile=tile)
         if vessels is None:
             from earnet.segment import load_segmenter
 
             vessels = load_segmenter(model, device=device, tta=tta, tile=tile)
         self.vessels = vessels
+        # flips also average the A/V model's maps; multi-scale TTA stays with the vessel model
+        av_tta = "flip" if getattr(vessels, "tta", "none") == "flip" else "none"
+        self.predictor = AVPredictor(av_model, device=device, tile=tile, tta=av_tta)
         self.training_fov_diameter = float(self.av_metadata["fov_diameter"])
 
     @property

@@ -60,8 +60,8 @@ class ProbabilityGraph(nn.Module):
     Args:
         stage1, stage2: the vessel segmenter's stages (``stage2`` ``None`` for one stage).
         av: an artery/vein model (``AVWNet``: logits in ``AV_CHANNELS`` order), or ``None``.
-        tta: ``flip`` puts the bundle's default flip averaging of the vessel stages into the
-            graph (as :class:`earnet.inference.Predictor` runs them); ``none`` runs them once.
+        tta: ``flip`` puts the bundle's default flip averaging of the vessel stages (and of
+            the A/V model) into the graph (as the predictors run them); ``none`` runs them once.
     """
 
     def __init__(self, stage1: VesselSegmenter, stage2: VesselSegmenter | None, av: nn.Module | None = None,
@@ -82,13 +82,17 @@ class ProbabilityGraph(nn.Module):
         names = [PROBABILITY] if self.stage2 is None else [PROBABILITY, ERROR_ATTENTION]
         return names + ([ARTERY, VEIN] if self.av is not None else [])
 
+    def _av_logits(self, x: torch.Tensor, vessel: torch.Tensor | None) -> torch.Tensor:
+        assert self.av is not None
+        return self.av(x, vessel).logits
+
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         x = normalise(image)
         out = self.stages(x, self.run)
         outputs = [out.probability] if out.error_attention is None else [out.probability, out.error_attention]
         if self.av is not None:
             vessel = out.probability if getattr(self.av, "vessel_input", False) else None
-            maps = torch.sigmoid(self.av(x, vessel).logits)
+            maps = torch.sigmoid(self.run(self._av_logits, x, vessel, len(AV_CHANNELS)))
             outputs += [maps[:, AV_CHANNELS.index(name)][:, None] for name in (ARTERY, VEIN)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 

@@ -74,3 +74,28 @@ def test_wide_cascade_is_the_cascade_at_twice_the_widths() -> None:
     with torch.no_grad():
         out = wide.eval()(torch.randn(1, 3, 40, 50), torch.rand(1, 1, 40, 50))
     assert out.logits.shape == (1, 3, 40, 50)
+
+
+def test_flip_tta_averages_the_av_maps_over_the_flips() -> None:
+    """With flips the maps of a mirrored photograph (and vessel map) are the mirrored maps."""
+    torch.manual_seed(1)
+    model = create_av_model("av_cascade").eval()
+    plain, flipped = AVPredictor(model, bf16=False), AVPredictor(model, bf16=False, tta="flip")
+    fundus = generate_fundus(2, 96)
+    vessel = fundus.label.astype(np.float32)
+    maps = flipped.predict_scaled(fundus.image, 1.0, vessel)
+    mirrored = flipped.predict_scaled(np.ascontiguousarray(fundus.image[:, ::-1]), 1.0,
+                                      np.ascontiguousarray(vessel[:, ::-1]))
+    np.testing.assert_allclose(mirrored.artery[:, ::-1], maps.artery, atol=1e-5)
+    np.testing.assert_allclose(mirrored.vein[:, ::-1], maps.vein, atol=1e-5)
+    assert np.abs(plain.predict_scaled(fundus.image, 1.0, vessel).artery - maps.artery).max() > 1e-4
+    with pytest.raises(ValueError, match="TTA"):
+        AVPredictor(model, tta="ms")
+
+
+def test_av_segmenter_runs_the_av_model_with_the_vessel_models_flips() -> None:
+    from earnet.av import ArteryVeinSegmenter
+
+    assert ArteryVeinSegmenter("drive_av").predictor.tta == "none"  # drive_av's default: no TTA
+    assert ArteryVeinSegmenter("drive_av", tta="flip").predictor.tta == "flip"
+    assert ArteryVeinSegmenter("drive_av", tta="ms").predictor.tta == "none"  # scales stay with the vessels

@@ -249,3 +249,32 @@ def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path)
         np.testing.assert_array_equal(got.vessels.mask, expected.vessels.mask)
         assert np.abs(got.artery - expected.artery).max() <= 1e-3
         assert np.abs(got.vein - expected.vein).max() <= 1e-3
+
+
+def test_a_flip_av_bundle_exports_the_av_flips_inside_the_graph(tmp_path: Path) -> None:
+    """A bundle whose default is flip TTA: its graph averages the A/V maps over the flips too,
+    as ``earnet segment --av`` does."""
+    from earnet.av import ArteryVeinSegmenter
+    from earnet.av_bundle import add_av_to_bundle
+    from earnet.bundle import resolve, save_bundle
+    from earnet.models.av import create_av_model
+    from earnet.models.registry import create_model
+
+    torch.manual_seed(3)
+    vessels = save_bundle(tmp_path / "flip.safetensors", create_model("wnet"), None,
+                          {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 150, "tta": "flip"})
+    bundle = tmp_path / "flip_av.safetensors"
+    add_av_to_bundle(resolve(str(vessels)), create_av_model("av_cascade"),
+                     {"backbone": "av_cascade", "fov_diameter": 150.0, "vessel_model": "flip"}, bundle)
+    out = tmp_path / "flip_av.onnx"
+    assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
+    segmenter = ArteryVeinSegmenter(bundle, cleanup="none")
+    assert segmenter.predictor.tta == "flip"
+    segmenter.predictor.bf16 = False
+    segmenter.vessels.predictor.bf16 = False
+    image = generate_fundus(4, 160).image
+    got, expected = load_onnx(out).segment_av(image, cleanup="none"), segmenter.segment(image)
+    assert np.abs(got.artery - expected.artery).max() <= 1e-3
+    assert np.abs(got.vein - expected.vein).max() <= 1e-3
+    segmenter.predictor.tta = "none"
+    assert np.abs(got.artery - segmenter.segment(image).artery).max() > 1e-3

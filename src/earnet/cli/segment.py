@@ -61,8 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("segmentation"), help="output folder (default: segmentation)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--tta", default=None, choices=("none", "flip", "ms"),
-                        help="test-time augmentation: flips, or multi-scale 0.5/1/2 (default: the model's own, "
-                             "'earnet models' lists it; none for the default model)")
+                        help="test-time augmentation: flips (with --av the A/V maps too), or multi-scale 0.5/1/2 "
+                             "(default: the model's own, 'earnet models' lists it; none for the default model)")
     parser.add_argument("--threshold", default=MODEL,
                         help="'model' (the model's own, chosen on its validation images) or a value in (0, 1]")
     parser.add_argument("--tile", type=int, default=1024, help="tile side in pixels (default: 1024)")

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 
 from earnet.data.transforms import normalise, to_tensor_image
 from earnet.inference.fusion import fold_batch_norm
-from earnet.inference.predictor import MIN_SIDE, bf16_supported
+from earnet.inference.predictor import MIN_SIDE, TTA_MODES, bf16_supported
 from earnet.inference.tiling import sliding_window
 from earnet.models.av import AV_CHANNELS, AVWNet
+from earnet.models.chain import flip_averaged
 
 
 @dataclass
@@ -37,9 +38,15 @@ class AVPredictor:
         device: ``cpu``, ``cuda``, ...
         tile: tile side for sliding-window inference.
         bf16: bf16 autocast; ``None`` decides by hardware.
+        tta: ``none`` or ``flip`` (logits averaged over horizontal/vertical flips of the
+            photograph and its vessel probability, as the vessel predictor does).
     """
 
-    def __init__(self, model: AVWNet, device: str = "cpu", tile: int = 1024, bf16: bool | None = None) -> None:
+    def __init__(self, model: AVWNet, device: str = "cpu", tile: int = 1024, bf16: bool | None = None,
+                 tta: str = "none") -> None:
+        if tta not in TTA_MODES:
+            raise ValueError(f"unknown TTA mode {tta!r}; valid: {', '.join(TTA_MODES)}")
+        self.tta = tta
         self.device = torch.device(device)
         self.model = fold_batch_norm(model).to(self.device, memory_format=torch.channels_last)
         self.tile = tile
@@ -61,10 +68,15 @@ class AVPredictor:
             inputs = torch.cat([inputs, vessel.to(self.device, inputs.dtype)], dim=1)  # type: ignore[union-attr]
         inputs = inputs.contiguous(memory_format=torch.channels_last)
 
-        def run(x: torch.Tensor) -> torch.Tensor:
+        def step(x: torch.Tensor, _: torch.Tensor | None = None) -> torch.Tensor:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 vessel_tile = x[:, 3:] if self.needs_vessel else None
                 return self.model(x[:, :3], vessel_tile).logits.float()
+
+        averaged = flip_averaged(step) if self.tta == "flip" else step
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return averaged(x, None)
 
         return torch.sigmoid(sliding_window(run, inputs, self.tile, out_channels=len(AV_CHANNELS)))
 
