@@ -85,8 +85,13 @@ class ArteryVeinSegmenter:
         """The bundle's metadata (the A/V part under ``"av"``)."""
         return {**self.vessels.metadata, "av": self.av_metadata}
 
-    def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True) -> AVSegmentation:
-        """Vessels and their A/V labels of an RGB ``uint8`` ``(H, W, 3)`` photograph."""
+    def segment(self, image: np.ndarray, fov: np.ndarray | None = None, attention: bool = True,
+                threshold: float | None = None) -> AVSegmentation:
+        """Vessels and their A/V labels of an RGB ``uint8`` ``(H, W, 3)`` photograph.
+
+        ``threshold``: label the vessel mask at this probability instead of the model's
+        threshold (the clean-up follows that mask; ``vessels.mask`` stays the model's).
+        """
         needs_vessel = self.predictor.needs_vessel
         vessels = self.vessels.segment(image, fov, attention=attention, keep_working=needs_vessel)
         start = time.perf_counter()
@@ -94,8 +99,9 @@ class ArteryVeinSegmenter:
         vessels.working_probability = None
         from earnet.av_topology import clean_up
 
-        artery, vein = clean_up(artery, vein, vessels.mask, self.cleanup)
-        classes = av_label_map(artery, vein, vessels.mask)
+        mask = vessels.mask if threshold is None else vessels.probability >= threshold
+        artery, vein = clean_up(artery, vein, mask, self.cleanup)
+        classes = av_label_map(artery, vein, mask)
         return AVSegmentation(vessels, artery, vein, classes, time.perf_counter() - start)
 
     def av_maps(self, image: np.ndarray, fov: np.ndarray,

@@ -138,7 +138,8 @@ class AVSegmentation:
         vessels: the vessel result (:class:`Segmentation`).
         artery, vein: probabilities ``float32`` ``(H, W)``, 0 outside the FOV.
         classes: ``uint8`` per pixel: 0 background, 1 artery, 2 vein, 3 crossing
-            (``earnet.data.rite`` codes), non-zero exactly on ``vessels.mask``.
+            (``earnet.data.rite`` codes), non-zero exactly on the labelled vessel mask
+            (``vessels.mask``, or the mask at the threshold the caller gave).
         seconds: time of the A/V step alone (the vessel step is ``vessels.seconds``).
     """
 

@@ -130,6 +130,46 @@ def test_threshold_model_tta_and_photo(models, photo) -> None:  # noqa: ANN001
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(body["photo_png"])))), photo)
 
 
+def test_av_answers_what_earnet_segment_av_writes(models, photo) -> None:
+    from earnet.av_evaluate import av_colour_map
+    from earnet.data.rite import ARTERY, CROSSING, VEIN
+    from earnet.viz import av_overlay
+
+    app = app_with(models)
+    body = post(app, encode(photo), model="drive_av", av="true").json()
+    assert body["av"] is True and body["model"] == "drive_av"
+    expected = models.get_av("drive_av").segment(photo)
+    png = {key: base64.b64decode(value) for key, value in body["png"].items() if value}
+    colours = av_colour_map(expected.classes)
+    assert png["av"] == png_bytes(colours)
+    assert png["artery_probability"] == png_bytes(probability_to_uint16(expected.artery))
+    assert png["vein_probability"] == png_bytes(probability_to_uint16(expected.vein))
+    assert png["av_overlay"] == png_bytes(av_overlay(photo, colours))
+    assert png["mask"] == png_bytes(expected.vessels.mask)  # the A/V bundle's own vessel mask
+    numbers = body["measurements"]
+    assert numbers["artery_pixels"] == int((expected.classes == ARTERY).sum())
+    assert numbers["vein_pixels"] == int((expected.classes == VEIN).sum())
+    assert numbers["crossing_pixels"] == int((expected.classes == CROSSING).sum())
+    assert 0 <= numbers["artery_share"] <= 1
+    # at a client's threshold the labels follow that threshold's mask
+    low = post(app, encode(photo), model="drive_av", av="1", threshold="0.2").json()
+    classes = np.asarray(Image.open(io.BytesIO(base64.b64decode(low["png"]["av"])))).any(axis=-1)
+    assert np.array_equal(classes, expected.vessels.probability >= 0.2)
+    # without av nothing of it is sent
+    plain = post(app, encode(photo), model="drive_av").json()
+    assert plain["av"] is False and "av" not in plain["png"] and "artery_share" not in plain["measurements"]
+    listing = {m["name"]: m for m in call(app, "GET", "/api/models").json()["models"]}
+    assert listing["drive_av"]["av"] is True and listing["drive"]["av"] is False
+    assert 0.5 < listing["drive_av"]["av_test_accuracy"] < 1
+
+
+def test_av_is_refused_for_a_model_without_an_av_head(models, photo) -> None:
+    app = app_with(models)
+    assert_error(post(app, encode(photo), av="true"), 400, "model 'drive' has no artery/vein head; for arteries "
+                                                           "and veins choose drive_av")
+    assert_error(post(app, encode(photo), model="drive_av", av="maybe"), 400, "av must be true or false")
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PPM", "BMP", "WEBP", "HEIF"])
 def test_accepted_formats(models, photo, fmt: str) -> None:  # noqa: ANN001
     response = post(app_with(models), encode(photo, fmt), name=f"x.{fmt.lower()}", content_type="application/octet-stream")

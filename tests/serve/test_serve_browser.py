@@ -127,3 +127,45 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
     assert not np.array_equal(cli_moved, cli_default)
     assert numbers["threshold"] == threshold and numbers["model"] == MODEL
     assert numbers["measurements"]["vessel_pixels"] == int((cli_moved > 0).sum())
+
+
+def test_page_labels_arteries_and_veins(tmp_path, chromium) -> None:
+    """Ticking "Arteries and veins" picks the A/V model; the page shows and downloads what
+    ``earnet segment --av`` writes, byte for byte."""
+    from skimage.data import retina
+
+    from earnet.cli.main import main
+
+    photo = tmp_path / "retina.png"
+    Image.fromarray(np.asarray(retina())[..., :3]).save(photo)
+    with serve("--model", MODEL) as (url, _), sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("#model option", state="attached")
+        assert page.input_value("#model") == MODEL
+        page.check("#av")
+        assert page.input_value("#model") == "drive_av"  # the box chose a model with an A/V head
+        page.set_input_files("#file-input", str(photo))
+        page.wait_for_selector("#files li.done", timeout=120_000)
+        assert not page.is_visible("#error")
+        assert page.is_visible("#panel-av canvas") and page.is_visible("#panel-av-overlay canvas")
+        saved = {}
+        for button in ("#download-av", "#download-av-overlay", "#download-artery", "#download-vein"):
+            with page.expect_download() as info:
+                page.click(button)
+            saved[info.value.suggested_filename] = tmp_path / info.value.suggested_filename
+            info.value.save_as(saved[info.value.suggested_filename])
+        assert "artery share" in page.text_content("#measurements")
+        page.select_option("#model", MODEL)  # a model without an A/V head clears the box
+        assert not page.is_checked("#av")
+        browser.close()
+        assert not problems, problems
+
+    out = tmp_path / "cli"
+    assert main(["segment", str(photo), "--out", str(out), "--no-progress", "--av"]) == 0
+    assert sorted(saved) == ["retina_artery_prob.png", "retina_av.png", "retina_av_overlay.png", "retina_vein_prob.png"]
+    for name, path in saved.items():
+        assert path.read_bytes() == (out / name).read_bytes(), name

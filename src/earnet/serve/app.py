@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
 PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                "img-src data: blob:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; "
                "base-uri 'none'")
-FORM_FIELDS = ("model", "tta", "threshold", "include")
+FORM_FIELDS = ("model", "tta", "threshold", "include", "av")
 
 
 class TooLarge(Exception):
@@ -88,7 +88,8 @@ class SegmentService:
         self.pool = InferencePool(config.workers, config.queue, config.timeout_s)
 
     async def segment(self, request: Request) -> Response:
-        """``POST /api/segment``: multipart ``image`` plus optional ``model``, ``tta``, ``threshold``, ``include``."""
+        """``POST /api/segment``: multipart ``image`` plus optional ``model``, ``tta``, ``threshold``, ``include``,
+        ``av``."""
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.config.max_upload_bytes:
             return self._too_large()
@@ -110,12 +111,15 @@ class SegmentService:
                 model, tta = self.models.check(fields["model"], fields["tta"])
                 threshold = _parse_threshold(fields["threshold"])
                 include = _parse_include(fields["include"])
+                av = _parse_flag("av", fields["av"])
+                if av:
+                    self.models.check_av(model)
                 data = upload.file.read()
                 name = safe_name(upload.filename)
             finally:
                 await form.close()
             submitted = True
-            answer = await self.pool.run(slot, lambda: self._work(data, model, tta, threshold, include))
+            answer = await self.pool.run(slot, lambda: self._work(data, model, tta, threshold, include, av))
         except TooLarge:
             return self._too_large()
         except MultiPartException as problem:
@@ -144,22 +148,29 @@ class SegmentService:
         return await parser.parse()
 
     def _work(self, data: bytes, model: str, tta: str, threshold: float | None,
-              include: frozenset[str]) -> dict[str, Any]:
+              include: frozenset[str], av: bool = False) -> dict[str, Any]:
         """Decode, segment and encode one photograph (runs in a worker thread)."""
         start = time.perf_counter()
         image = decode_photograph(data, self.config.max_pixels)
         decoded = time.perf_counter()
         segmenter = self.models.get(model, tta)
+        av_segmenter = self.models.get_av(model, tta) if av else None
         loaded = time.perf_counter()
-        result = segmenter.segment(image)
-        segmented = time.perf_counter()
         model_threshold = float(segmenter.threshold)
         chosen = model_threshold if threshold is None else threshold
-        answer = segmentation_payload(image, result, chosen, model_threshold, include)
+        av_result = None
+        if av_segmenter is not None:
+            av_result = av_segmenter.segment(image, threshold=threshold)
+            result = av_result.vessels
+        else:
+            result = segmenter.segment(image)
+        segmented = time.perf_counter()
+        answer = segmentation_payload(image, result, chosen, model_threshold, include, av_result)
         encoded = time.perf_counter()
         answer.update({
             "model": model,
             "tta": tta,
+            "av": av,
             "error_attention": result.error_attention is not None,
             "seconds": {"decode": decoded - start, "load_model": loaded - decoded, "segment": segmented - loaded,
                         "encode": encoded - segmented, "total": encoded - start},
@@ -202,6 +213,15 @@ def _parse_threshold(text: str | None) -> float | None:
     if not 0 < value <= 1:
         raise BadRequest(f"threshold must be in (0, 1], got {value}")
     return value
+
+
+def _parse_flag(name: str, text: str | None) -> bool:
+    value = (text or "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise BadRequest(f"{name} must be true or false, got {text!r}")
 
 
 def _parse_include(text: str | None) -> frozenset[str]:

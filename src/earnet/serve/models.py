@@ -41,6 +41,7 @@ class ModelCache:
             self.default = Path(default).name
             self._paths[self.default] = Path(default)
         self._segmenters: dict[tuple[str, str], Any] = {}
+        self._av_segmenters: dict[tuple[str, str], Any] = {}
         self._default_tta: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -70,6 +71,28 @@ class ModelCache:
                 self._segmenters[key] = earnet.load_segmenter(source, device=self.device, tta=tta)
             return self._segmenters[key]
 
+    def check_av(self, model: str) -> None:
+        """Refuse artery/vein labels for a checked ``model`` that has no A/V head."""
+        from earnet.av import supports_av
+
+        if not supports_av(self._paths[model]):
+            offered = [name for name in self.names if supports_av(self._paths[name])]
+            raise UnknownChoice(f"model {model!r} has no artery/vein head; for arteries and veins choose "
+                                f"{' or '.join(offered) or 'a model with one (none is offered here)'}")
+
+    def get_av(self, model: str, tta: str = "none") -> Any:
+        """The artery/vein segmenter of a checked A/V ``(model, tta)``, sharing :meth:`get`'s vessel
+        segmenter; loaded on first use."""
+        from earnet.av import ArteryVeinSegmenter
+
+        vessels = self.get(model, tta)
+        key = (model, tta)
+        with self._lock:
+            if key not in self._av_segmenters:
+                self._av_segmenters[key] = ArteryVeinSegmenter(self._paths[model], device=self.device,
+                                                               vessels=vessels)
+            return self._av_segmenters[key]
+
     def loaded(self) -> list[str]:
         """``model/tta`` of every segmenter in memory."""
         with self._lock:
@@ -86,7 +109,7 @@ class ModelCache:
             return self._default_tta[model]
 
     def describe(self) -> list[dict[str, Any]]:
-        """One entry per model: name, threshold, training data, test metrics, error attention."""
+        """One entry per model: name, threshold, training data, test metrics, error attention, A/V head."""
         from earnet.bundle import read_bundle_metadata
 
         entries = []
@@ -101,5 +124,7 @@ class ModelCache:
                 **{key: meta.get(key) for key in METADATA_KEYS},
                 "error_attention": meta.get("refinement", "none") != "none",
                 "test_metrics": {k: metrics[k] for k in ("f1", "auc_roc") if isinstance(metrics.get(k), float)},
+                "av": isinstance(meta.get("av"), dict),
+                "av_test_accuracy": (meta.get("av") or {}).get("test_metrics", {}).get("acc"),
             })
         return entries

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from earnet.av_evaluate import av_colour_map
+from earnet.data.rite import ARTERY, CROSSING, VEIN
 from earnet.io import png_bytes, probability_to_uint16
-from earnet.viz import overlay
+from earnet.viz import av_overlay, overlay
 
 EXTRAS = ("probability_f32", "photo")
 """Optional parts a client may ask for with ``include=``."""
@@ -19,14 +21,17 @@ def _b64(data: bytes) -> str:
 
 
 def segmentation_payload(image: np.ndarray, result: Any, threshold: float, model_threshold: float,
-                         include: frozenset[str] = frozenset()) -> dict[str, Any]:
+                         include: frozenset[str] = frozenset(), av: Any = None) -> dict[str, Any]:
     """PNG files (base64) and measurements of ``result`` at ``threshold``.
 
     The PNGs are byte for byte what ``earnet segment`` writes: the 16-bit probability,
     the mask (``probability >= threshold``) and the overlay, plus the error-attention map
     when the model has one. ``include`` may add ``probability_f32`` (little-endian
     float32, row-major: the exact map the mask is thresholded from) and ``photo`` (the
-    decoded photograph as PNG, for formats browsers cannot show).
+    decoded photograph as PNG, for formats browsers cannot show). ``av``: the A/V result
+    (:class:`earnet.types.AVSegmentation`, labelled at ``threshold``) adds what ``earnet
+    segment --av`` writes (``av``, ``artery_probability``, ``vein_probability``,
+    ``av_overlay``) and the counts of labelled pixels.
     """
     mask = result.mask if threshold == model_threshold else result.probability >= threshold
     fov_pixels = int(np.count_nonzero(result.fov))
@@ -51,6 +56,20 @@ def segmentation_payload(image: np.ndarray, result: Any, threshold: float, model
         },
         "png": pngs,
     }
+    if av is not None:
+        colours = av_colour_map(av.classes)
+        pngs.update({"av": _b64(png_bytes(colours)),
+                     "artery_probability": _b64(png_bytes(probability_to_uint16(av.artery))),
+                     "vein_probability": _b64(png_bytes(probability_to_uint16(av.vein))),
+                     "av_overlay": _b64(png_bytes(av_overlay(image, colours)))})
+        counts = {name: int(np.count_nonzero(av.classes == code))
+                  for name, code in (("artery", ARTERY), ("vein", VEIN), ("crossing", CROSSING))}
+        typed = sum(counts.values())
+        payload["measurements"].update({
+            "artery_pixels": counts["artery"], "vein_pixels": counts["vein"], "crossing_pixels": counts["crossing"],
+            # crossings count half: the share RITE's reference has is ~45 % artery
+            "artery_share": (counts["artery"] + counts["crossing"] / 2) / typed if typed else 0.0,
+        })
     if "probability_f32" in include:
         payload["probability_f32"] = _b64(np.ascontiguousarray(result.probability, dtype="<f4").tobytes())
     if "photo" in include:
