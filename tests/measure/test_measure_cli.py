@@ -150,6 +150,42 @@ def test_photograph_is_segmented_with_the_bundled_model(tmp_path: Path) -> None:
     assert json.loads((out / "measurements.json").read_text())["settings"]["model"] == DEFAULT_MODEL
 
 
+def test_photograph_with_av_gives_what_segment_av_then_measure_give(tmp_path: Path) -> None:
+    """``measure PHOTO --av`` labels arteries and veins itself: the same CRAE/CRVE/AVR as
+    ``segment --av`` followed by ``measure --masks ... --av-maps ...``."""
+    photo = save(generate_fundus(5, 256).image, tmp_path / "photo.png")
+    out = tmp_path / "out"
+    assert main(["measure", str(photo), "--av", "--out", str(out), "--no-progress"]) == 0
+    row = read_csv(out / "measurements.csv")[0]
+    assert (out / "photo_av.png").is_file() and (out / "photo_mask.png").is_file()
+    settings = json.loads((out / "measurements.json").read_text())["settings"]
+    assert settings["model"] == "drive_av" and settings["av_maps"] == "labelled with drive_av"
+    segmented = tmp_path / "segmented"
+    assert main(["segment", str(photo), "--av", "--out", str(segmented), "--no-progress"]) == 0
+    assert (out / "photo_av.png").read_bytes() == (segmented / "photo_av.png").read_bytes()
+    two_step = tmp_path / "two_step"
+    # no FOV file (segment writes none): the vessels lie inside the detected FOV anyway
+    assert main(["measure", "--masks", str(segmented / "photo_mask.png"), "--av-maps", str(segmented),
+                 "--out", str(two_step), "--no-pictures"]) == 0
+    expected = read_csv(two_step / "measurements.csv")[0]
+    for column in ("crae [px]", "crve [px]", "avr [-]", "artery_calibre [px]", "vein_calibre [px]"):
+        assert column in row and row[column] == expected[column], column
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--masks"], "--av labels photographs"),
+    (["--av-maps", "."], "either --av"),
+    (["--model", "drive"], "--av needs a model with an artery/vein head; drive has none"),
+])
+def test_av_option_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str],
+                                       words: str) -> None:
+    photo = save(generate_fundus(1, 128).image, tmp_path / "photo.png")
+    assert main(["measure", str(photo), "--av", "--out", str(tmp_path / "out"), *extra]) == 2
+    error = capsys.readouterr().err.strip()
+    assert words in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_segment_output_folder_is_measured_once_per_photograph(tmp_path: Path) -> None:
     folder = tmp_path / "segmentation"
     mask = band_mask()

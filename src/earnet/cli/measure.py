@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from earnet.cli.common import EXAMPLES_FORMATTER
-from earnet.defaults import DEFAULT_MODEL
+from earnet.defaults import DEFAULT_AV_MODEL, DEFAULT_MODEL
 from earnet.exceptions import EarnetError, InputError
 from earnet.io import image_stem, is_image_file
 
@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   earnet measure --masks segmentation/ --threshold 0.5 --fov fov/ --out biomarkers
   earnet measure --masks manual/01_manual1.gif --fov mask/01_test_mask.gif --fov-degrees 45
   earnet measure photos/ --av-maps av/ --out biomarkers      # CRAE, CRVE and AVR from <stem>_av.png
+  earnet measure photo.jpg --av --out biomarkers            # label arteries/veins (drive_av), then CRAE/CRVE/AVR
 
 Writes to --out: measurements.csv (one row per image; every header names its unit),
 measurements.json (settings, box counts, branch/end points, every segment) and per
@@ -72,8 +73,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--colour-by", "--color-by", dest="colour_by", default="calibre",
                         choices=("calibre", "tortuosity"), help="what colours the skeleton in the pictures")
     parser.add_argument("--no-pictures", action="store_true", help="skip the per-image pictures")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"model for photographs (earnet models) or a bundle path (default: {DEFAULT_MODEL})")
+    parser.add_argument("--av", action="store_true",
+                        help=f"photographs: label arteries and veins with an A/V model (default {DEFAULT_AV_MODEL}) "
+                             "for CRAE, CRVE and AVR; also writes <stem>_av.png")
+    parser.add_argument("--model", default=None,
+                        help=f"model for photographs (earnet models) or a bundle path (default: {DEFAULT_MODEL}, "
+                             f"with --av {DEFAULT_AV_MODEL})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda, for photographs (default: cpu)")
     parser.add_argument("--tta", default=None, choices=("none", "flip", "ms"),
                         help="test-time augmentation (default: the model's own, see 'earnet models')")
@@ -185,6 +190,17 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and not value > 0:
             raise EarnetError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if args.av and args.masks:
+        raise EarnetError("--av labels photographs; for vessel masks give their A/V colour maps with --av-maps")
+    if args.av and args.av_maps is not None:
+        raise EarnetError("give either --av (label the photographs) or --av-maps (existing maps), not both")
+    args.model = args.model or (DEFAULT_AV_MODEL if args.av else DEFAULT_MODEL)
+    if args.av:
+        from earnet.av import supports_av
+
+        if not supports_av(args.model):
+            raise EarnetError(f"--av needs a model with an artery/vein head; {args.model} has none "
+                              f"(try --model {DEFAULT_AV_MODEL}; 'earnet models' lists them)")
     if args.fov_degrees is not None and args.masks and args.fov is None:
         raise EarnetError("--fov-degrees needs --fov with --masks: the pixel size comes from the FOV's diameter")
     if args.out.exists() and not args.out.is_dir():
