@@ -66,7 +66,7 @@ def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
 
 
 def _vessels(job: Job, args: argparse.Namespace, segmenter,  # noqa: ANN001
-             av_segmenter=None) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:  # noqa: ANN001
+             av_segmenter=None) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
     """The vessel mask, the FOV, where the FOV came from, and (with ``av_segmenter``) the
     artery/vein classes of :mod:`earnet.measure.avmap`."""
     fov = read_binary(job.fov, "FOV mask") if job.fov is not None else None
