@@ -255,6 +255,40 @@ def test_fit_rite_cascade_learns_on_its_vessel_models_probability(tmp_path: Path
     assert json.loads((run / "test" / "av" / "metrics.json").read_text())["protocol"]["images"] == 3
 
 
+def test_cascade_grows_a_full_resolution_head_from_its_trained_weights(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    make_rite(tmp_path)
+    vessels = tmp_path / "vessels.safetensors"
+    save_bundle(vessels, create_model("wnet"), None, {"backbone": "wnet", "threshold": 0.5, "fov_diameter": 36,
+                                                      "dataset": "synthetic"})
+    common = ["fit", "rite", "--root", str(tmp_path), "--epochs", "1", "--crop", "32", "--samples-per-epoch", "2",
+              "--batch-size", "2", "--val-count", "1", "--no-progress", "--accelerator", "cpu", "--fov-diameter", "36",
+              "--av-vessel-model", str(vessels)]
+    assert main([*common, "--out", str(tmp_path / "base")]) == 0
+    base = tmp_path / "base" / "av" / "model.safetensors"
+    assert main([*common, "--out", str(tmp_path / "grown"), "--backbone", "av_cascade_fullres", "--init", str(base)]) == 0
+    grown, meta = load_av_model(tmp_path / "grown" / "av" / "model.safetensors")
+    assert meta["backbone"] == "av_cascade_fullres" and grown.refine is not None
+    # the other way round would drop trained weights: refused in one line
+    assert main([*common, "--out", str(tmp_path / "back"), "--init",
+                 str(tmp_path / "grown" / "av" / "model.safetensors")]) == 2
+    assert "a av_cascade cannot start from it" in capsys.readouterr().err
+
+
+def test_full_resolution_head_starts_at_the_models_own_maps() -> None:
+    from earnet.models.av import create_av_model
+
+    torch.manual_seed(0)
+    base, grown = create_av_model("av_cascade").eval(), create_av_model("av_cascade_fullres").eval()
+    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(key.startswith("refine.") for key in missing)
+    image, vessel = torch.randn(1, 3, 70, 90), torch.rand(1, 1, 70, 90)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(image, vessel).logits, base(image, vessel).logits)
+        torch.nn.init.normal_(grown.refine[-1].weight)  # once trained, the head changes the maps
+        assert not torch.allclose(grown(image, vessel).logits, base(image, vessel).logits)
+
+
 def test_real_rite_checks_clean() -> None:
     root = shared_dataset("RITE").parent
     shared_dataset("DRIVE")

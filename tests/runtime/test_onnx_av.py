@@ -225,9 +225,11 @@ def test_drive_av_maps_match_earnet_segment_av(av_onnx: Path) -> None:
         assert differing <= max(5, 1e-3 * np.count_nonzero(expected.vessels.mask)), differing
 
 
-def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path) -> None:
-    """An A/V model fed the vessel probability (``av_cascade``): the graph feeds it the vessel
-    output at the working scale, and ``earnet segment --av`` gives it the same map."""
+@pytest.mark.parametrize("backbone", ["av_cascade", "av_cascade_fullres"])
+def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path, backbone: str) -> None:
+    """An A/V model fed the vessel probability (``av_cascade``, also with its full-resolution
+    head): the graph feeds it the vessel output at the working scale, and ``earnet segment
+    --av`` gives it the same map."""
     from earnet.av import ArteryVeinSegmenter
     from earnet.av_bundle import add_av_to_bundle
     from earnet.bundle import resolve
@@ -235,8 +237,11 @@ def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path)
 
     torch.manual_seed(0)
     bundle = tmp_path / "cascade.safetensors"
-    add_av_to_bundle(resolve("general"), create_av_model("av_cascade"),
-                     {"backbone": "av_cascade", "fov_diameter": 540.0, "vessel_model": "general"}, bundle)
+    av = create_av_model(backbone)
+    if av.refine is not None:  # a trained head, not the zeros it starts from
+        torch.nn.init.normal_(av.refine[-1].weight, std=0.1)
+    add_av_to_bundle(resolve("general"), av,
+                     {"backbone": backbone, "fov_diameter": 540.0, "vessel_model": "general"}, bundle)
     out = tmp_path / "cascade.onnx"
     assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
     runtime = load_onnx(out)

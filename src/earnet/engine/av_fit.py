@@ -99,7 +99,11 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         if sorted(init_meta.get("val_ids", [])) != sorted(s.id for s in val):
             raise InputError(config.init, "was trained with other validation images "
                                           f"({init_meta.get('val_ids')}); continuing from it would leak them")
-        task.model.load_state_dict(init.state_dict())
+        missing, unexpected = task.model.load_state_dict(init.state_dict(), strict=False)
+        # a model may grow from a trained one: only a new full-resolution head may be missing
+        if unexpected or any(not key.startswith("refine.") for key in missing):
+            raise InputError(config.init, f"is a {init_meta.get('backbone')} model; a {config.backbone} "
+                                          "cannot start from it")
         earlier_seconds = float(init_meta.get("train_seconds", 0.0))
     task.model.to(memory_format=torch.channels_last)
     vessel = vessel_probabilities(config, train + val)

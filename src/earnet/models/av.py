@@ -48,10 +48,15 @@ class AVWNet(nn.Module):
             upsampling of the logits out): 4x less compute and twice the context per
             layer, while inputs, outputs and the training FOV diameter stay the vessel
             model's, so one ONNX graph can run both.
+        refine: with ``stride`` 2, a small full-resolution head of this many channels (0: none):
+            it sees the photograph (and vessel map) at full resolution with the upsampled
+            logits and adds a correction to them, for vessels too thin to survive the
+            pooling. Its last layer starts at zero, so a model grown from a trained one
+            (``--init``) starts with that model's maps.
     """
 
     def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 64), aux_weight: float = 0.5,
-                 vessel_input: bool = False, stride: int = 1) -> None:
+                 vessel_input: bool = False, stride: int = 1, refine: int = 0) -> None:
         super().__init__()
         self.widths = tuple(widths)
         self.vessel_input = vessel_input
@@ -62,6 +67,16 @@ class AVWNet(nn.Module):
         inputs = 4 if vessel_input else 3
         self.first = MiniUNet(inputs, self.widths, out_channels=channels)
         self.second = MiniUNet(inputs + channels, self.widths, out_channels=channels)
+        self.refine: nn.Sequential | None = None
+        if refine:
+            if stride == 1:
+                raise ValueError("a full-resolution head only makes sense for a model working at stride > 1")
+            self.refine = nn.Sequential(
+                nn.Conv2d(inputs + channels, refine, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(refine, refine, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(refine, channels, 1))
+            nn.init.zeros_(self.refine[-1].weight)
+            nn.init.zeros_(self.refine[-1].bias)
 
     def forward(self, x: torch.Tensor, vessel: torch.Tensor | None = None) -> AVOutput:
         """``(N, 3, H, W)`` normalised RGB (and, for a ``vessel_input`` model, the ``(N, 1, H, W)``
@@ -74,6 +89,7 @@ class AVWNet(nn.Module):
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        full = x
         if self.stride > 1:
             x = F.avg_pool2d(x, self.stride)
         first, _ = self.first(x)
@@ -81,6 +97,8 @@ class AVWNet(nn.Module):
         if self.stride > 1:
             first, logits = (F.interpolate(t, scale_factor=self.stride, mode="bilinear", align_corners=False)
                              for t in (first, logits))
+        if self.refine is not None:
+            logits = logits + self.refine(torch.cat([full, logits], dim=1))
         crop = (..., slice(0, height), slice(0, width))
         return AVOutput(logits[crop], [first[crop]], [self.aux_weight])
 
@@ -91,11 +109,14 @@ AV_MODELS: dict[str, dict[str, Any]] = {
     "av_wnet_wide": {"widths": (16, 32, 64, 128)},
     "av_cascade": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2},
     "av_cascade_wide": {"widths": (16, 32, 64, 128, 256), "vessel_input": True, "stride": 2},
+    "av_cascade_fullres": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "refine": 8},
 }
 """A/V models by name: :class:`AVWNet` arguments. ``av_cascade``: five levels at half
 resolution, fed the vessel model's probability (the bundled A/V model); ``av_cascade_wide``:
 the same at twice the widths (~3.9M parameters, ~4x the compute), a GPU's model for the
-question whether the A/V model is short of capacity."""
+question whether the A/V model is short of capacity; ``av_cascade_fullres``: ``av_cascade``
+plus an 8-channel full-resolution head for thin vessels (grown from a trained
+``av_cascade`` with ``--init``)."""
 
 
 def create_av_model(name: str = "av_wnet") -> AVWNet:
