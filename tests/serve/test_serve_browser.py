@@ -7,7 +7,11 @@ page downloads with ``earnet segment``'s: they must be identical.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +36,29 @@ MODEL = "drive"
 """A two-stage model, so the page also shows an error-attention panel."""
 
 
+def _retina(folder: Path) -> Path:
+    """scikit-image's retina photograph as a PNG in ``folder``."""
+    from skimage.data import retina
+
+    photo = folder / "retina.png"
+    Image.fromarray(np.asarray(retina())[..., :3]).save(photo)
+    return photo
+
+
+@contextlib.contextmanager
+def _page(chromium: str) -> Iterator[tuple[Any, list[str]]]:
+    """``earnet serve --model MODEL`` open in Chromium: ``(page, JavaScript errors seen)``."""
+    with serve("--model", MODEL) as (url, _), sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("#model option", state="attached")
+        yield page, problems
+        browser.close()
+
+
 def _segment_cli(photo, out, *extra: str) -> np.ndarray:  # noqa: ANN001
     """``earnet segment PHOTO --out OUT EXTRA`` (in this process: the same code, without a second torch start-up)."""
     from earnet.cli.main import main
@@ -41,18 +68,9 @@ def _segment_cli(photo, out, *extra: str) -> np.ndarray:  # noqa: ANN001
 
 
 def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN001
-    from skimage.data import retina
-
-    photo = tmp_path / "retina.png"
-    Image.fromarray(np.asarray(retina())[..., :3]).save(photo)
-    height, width = np.asarray(retina()).shape[:2]
-    with serve("--model", MODEL) as (url, _), sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(url)
-        page.wait_for_selector("#model option", state="attached")
+    photo = _retina(tmp_path)
+    width, height = Image.open(photo).size
+    with _page(chromium) as (page, problems):
         notes = tmp_path / "notes.txt"
         notes.write_text("not a photograph\n")
         page.set_input_files("#file-input", str(notes))
@@ -111,7 +129,6 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
         moved_mask = download("#download-mask", "page_moved_mask.png")
         numbers = json.loads(download("#download-json", "numbers.json").read_text())
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
-        browser.close()
         assert not problems, problems
 
     cli_default = _segment_cli(photo, tmp_path / "cli_default")
@@ -132,19 +149,10 @@ def test_page_segments_and_rebinarises(tmp_path, chromium) -> None:  # noqa: ANN
 def test_page_labels_arteries_and_veins(tmp_path, chromium) -> None:
     """Ticking "Arteries and veins" picks the A/V model; the page shows and downloads what
     ``earnet segment --av`` writes, byte for byte."""
-    from skimage.data import retina
-
     from earnet.cli.main import main
 
-    photo = tmp_path / "retina.png"
-    Image.fromarray(np.asarray(retina())[..., :3]).save(photo)
-    with serve("--model", MODEL) as (url, _), sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(url)
-        page.wait_for_selector("#model option", state="attached")
+    photo = _retina(tmp_path)
+    with _page(chromium) as (page, problems):
         assert page.input_value("#model") == MODEL
         page.check("#av")
         assert page.input_value("#model") == "drive_av"  # the box chose a model with an A/V head
@@ -161,7 +169,6 @@ def test_page_labels_arteries_and_veins(tmp_path, chromium) -> None:
         assert "artery share" in page.text_content("#measurements")
         page.select_option("#model", MODEL)  # a model without an A/V head clears the box
         assert not page.is_checked("#av")
-        browser.close()
         assert not problems, problems
 
     out = tmp_path / "cli"
