@@ -68,17 +68,13 @@ class AVPredictor:
             inputs = torch.cat([inputs, vessel.to(self.device, inputs.dtype)], dim=1)  # type: ignore[union-attr]
         inputs = inputs.contiguous(memory_format=torch.channels_last)
 
-        def step(x: torch.Tensor, _: torch.Tensor | None = None) -> torch.Tensor:
+        def step(x: torch.Tensor, _: torch.Tensor | None) -> torch.Tensor:  # the vessel map is channel 3 of x
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 vessel_tile = x[:, 3:] if self.needs_vessel else None
                 return self.model(x[:, :3], vessel_tile).logits.float()
 
-        averaged = flip_averaged(step) if self.tta == "flip" else step
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            return averaged(x, None)
-
-        return torch.sigmoid(sliding_window(run, inputs, self.tile, out_channels=len(AV_CHANNELS)))
+        run = flip_averaged(step) if self.tta == "flip" else step
+        return torch.sigmoid(sliding_window(lambda x: run(x, None), inputs, self.tile, out_channels=len(AV_CHANNELS)))
 
     def predict_scaled(self, image: np.ndarray, factor: float = 1.0, vessel: np.ndarray | None = None) -> AVPrediction:
         """Predict an RGB ``uint8`` photograph resized by ``factor``; maps at the original size.

@@ -42,7 +42,7 @@ class ModelCache:
             self._paths[self.default] = Path(default)
         self._segmenters: dict[tuple[str, str], Any] = {}
         self._av_segmenters: dict[tuple[str, str], Any] = {}
-        self._default_tta: dict[str, str] = {}
+        self._metadata: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -73,10 +73,10 @@ class ModelCache:
 
     def check_av(self, model: str) -> None:
         """Refuse artery/vein labels for a checked ``model`` that has no A/V head."""
-        from earnet.av import supports_av
+        from earnet.av_bundle import has_av
 
-        if not supports_av(self._paths[model]):
-            offered = [name for name in self.names if supports_av(self._paths[name])]
+        if not has_av(self._meta(model)):
+            offered = [name for name in self.names if has_av(self._meta(name))]
             raise UnknownChoice(f"model {model!r} has no artery/vein head; for arteries and veins choose "
                                 f"{' or '.join(offered) or 'a model with one (none is offered here)'}")
 
@@ -101,20 +101,24 @@ class ModelCache:
     def default_tta(self, model: str) -> str:
         """The TTA a checked ``model`` runs with unless a client asks otherwise (its bundle's ``tta``;
         read once per model, not per request)."""
+        return str(self._meta(model).get("tta", DEFAULT_TTA))
+
+    def _meta(self, model: str) -> dict[str, Any]:
+        """A checked ``model``'s bundle metadata, read once, not per request."""
         from earnet.bundle import read_bundle_metadata
 
         with self._lock:
-            if model not in self._default_tta:
-                self._default_tta[model] = str(read_bundle_metadata(self._paths[model]).get("tta", DEFAULT_TTA))
-            return self._default_tta[model]
+            if model not in self._metadata:
+                self._metadata[model] = read_bundle_metadata(self._paths[model])
+            return self._metadata[model]
 
     def describe(self) -> list[dict[str, Any]]:
         """One entry per model: name, threshold, training data, test metrics, error attention, A/V head."""
-        from earnet.bundle import read_bundle_metadata
+        from earnet.av_bundle import has_av
 
         entries = []
         for name in self.names:
-            meta = read_bundle_metadata(self._paths[name])
+            meta = self._meta(name)
             metrics = meta.get("test_metrics") or {}
             entries.append({
                 "name": name,
@@ -124,7 +128,7 @@ class ModelCache:
                 **{key: meta.get(key) for key in METADATA_KEYS},
                 "error_attention": meta.get("refinement", "none") != "none",
                 "test_metrics": {k: metrics[k] for k in ("f1", "auc_roc") if isinstance(metrics.get(k), float)},
-                "av": isinstance(meta.get("av"), dict),
-                "av_test_accuracy": (meta.get("av") or {}).get("test_metrics", {}).get("acc"),
+                "av": has_av(meta),
+                "av_test_accuracy": meta["av"].get("test_metrics", {}).get("acc") if has_av(meta) else None,
             })
         return entries
