@@ -147,6 +147,7 @@ def test_av_model_shapes_and_predictor() -> None:
     model = AVWNet(widths=(4, 8, 16, 32))
     out = model(torch.randn(2, 3, 37, 45))
     assert out.logits.shape == (2, 3, 37, 45) and out.aux_logits[0].shape == (2, 3, 37, 45)
+    assert model.eval()(torch.randn(1, 3, 37, 45)).aux_logits == []
     maps = AVPredictor(model.eval(), bf16=False).predict_scaled(generate_fundus(0, 96).image, 0.7)
     for array in (maps.artery, maps.vein, maps.vessel):
         assert array.shape == (96, 96) and array.dtype == np.float32 and 0 <= array.min() <= array.max() <= 1
@@ -287,6 +288,31 @@ def test_full_resolution_head_starts_at_the_models_own_maps() -> None:
         torch.testing.assert_close(grown(image, vessel).logits, base(image, vessel).logits)
         torch.nn.init.normal_(grown.refine[-1].weight)  # once trained, the head changes the maps
         assert not torch.allclose(grown(image, vessel).logits, base(image, vessel).logits)
+
+
+def test_recursive_refinement_reruns_the_second_unet_on_its_own_output() -> None:
+    from earnet.models.av import create_av_model
+
+    torch.manual_seed(0)
+    base, recursive = create_av_model("av_cascade"), create_av_model("av_cascade_rr")
+    recursive.load_state_dict(base.state_dict())  # same weights: a one-pass model grows into it
+    image, vessel = torch.randn(1, 3, 70, 90), torch.rand(1, 1, 70, 90)
+    with torch.no_grad():
+        base.eval(), recursive.eval()
+        once, twice = base(image, vessel), recursive(image, vessel)
+        assert once.aux_logits == [] and twice.aux_logits == []  # no auxiliary maps at inference
+        assert not torch.allclose(once.logits, twice.logits)
+        x = torch.nn.functional.pad(torch.cat([image, vessel], 1), (0, 6, 0, 26), mode="replicate")  # to 96x96
+        x = torch.nn.functional.avg_pool2d(x, 2)
+        first, _ = base.first(x)
+        second, _ = base.second(torch.cat([x, torch.sigmoid(first)], 1))
+        third, _ = base.second(torch.cat([x, torch.sigmoid(second)], 1))
+        expected = torch.nn.functional.interpolate(third, scale_factor=2, mode="bilinear")[..., :70, :90]
+        torch.testing.assert_close(twice.logits, expected)
+    train_out = recursive.train()(image, vessel)  # the first U-Net's and the first pass's maps are supervised too
+    assert len(train_out.aux_logits) == 2 and train_out.aux_weights == [0.5, 0.5]
+    with pytest.raises(ValueError, match="iterations"):
+        AVWNet(iterations=0)
 
 
 def test_real_rite_checks_clean() -> None:

@@ -53,11 +53,19 @@ class AVWNet(nn.Module):
             logits and adds a correction to them, for vessels too thin to survive the
             pooling. Its last layer starts at zero, so a model grown from a trained one
             (``--init``) starts with that model's maps.
+        iterations: passes of the second U-Net, each fed the previous pass's probabilities
+            (recursive refinement, after RRWNet, Morano et al. 2024). The weights are shared,
+            so a model with more passes loads a one-pass model's weights (``--init``); every
+            pass but the last is supervised as an auxiliary output.
     """
 
     def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 64), aux_weight: float = 0.5,
-                 vessel_input: bool = False, stride: int = 1, refine: int = 0) -> None:
+                 vessel_input: bool = False, stride: int = 1, refine: int = 0,
+                 iterations: int = 1) -> None:
         super().__init__()
+        if iterations < 1:
+            raise ValueError("iterations must be at least 1")
+        self.iterations = iterations
         self.widths = tuple(widths)
         self.vessel_input = vessel_input
         self.stride = stride
@@ -93,14 +101,20 @@ class AVWNet(nn.Module):
         if self.stride > 1:
             x = F.avg_pool2d(x, self.stride)
         first, _ = self.first(x)
-        logits, _ = self.second(torch.cat([x, torch.sigmoid(first)], dim=1))
+        passes = [first]
+        for _ in range(self.iterations):
+            logits, _ = self.second(torch.cat([x, torch.sigmoid(passes[-1])], dim=1))
+            passes.append(logits)
+        if not self.training:
+            passes = passes[-1:]  # the auxiliary outputs only feed the training loss
         if self.stride > 1:
-            first, logits = (F.interpolate(t, scale_factor=self.stride, mode="bilinear", align_corners=False)
-                             for t in (first, logits))
+            passes = [F.interpolate(t, scale_factor=self.stride, mode="bilinear", align_corners=False)
+                      for t in passes]
+        aux, logits = passes[:-1], passes[-1]
         if self.refine is not None:
             logits = logits + self.refine(torch.cat([full, logits], dim=1))
         crop = (..., slice(0, height), slice(0, width))
-        return AVOutput(logits[crop], [first[crop]], [self.aux_weight])
+        return AVOutput(logits[crop], [t[crop] for t in aux], [self.aux_weight] * len(aux))
 
 
 AV_MODELS: dict[str, dict[str, Any]] = {
@@ -110,13 +124,16 @@ AV_MODELS: dict[str, dict[str, Any]] = {
     "av_cascade": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2},
     "av_cascade_wide": {"widths": (16, 32, 64, 128, 256), "vessel_input": True, "stride": 2},
     "av_cascade_fullres": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "refine": 8},
+    "av_cascade_rr": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "iterations": 2},
 }
 """A/V models by name: :class:`AVWNet` arguments. ``av_cascade``: five levels at half
 resolution, fed the vessel model's probability (the bundled A/V model); ``av_cascade_wide``:
 the same at twice the widths (~3.9M parameters, ~4x the compute), a GPU's model for the
 question whether the A/V model is short of capacity; ``av_cascade_fullres``: ``av_cascade``
 plus an 8-channel full-resolution head for thin vessels (grown from a trained
-``av_cascade`` with ``--init``)."""
+``av_cascade`` with ``--init``); ``av_cascade_rr``: ``av_cascade`` whose second U-Net runs
+twice, the second time on its own output (recursive refinement; same weights, so it can
+start from a trained ``av_cascade``)."""
 
 
 def create_av_model(name: str = "av_wnet") -> AVWNet:
