@@ -20,6 +20,12 @@ told ``--tta none``): the threshold is chosen again with flips, on full-size map
 validation images (never test), and the test metrics are measured with flips:
 
     python benchmarks/make_bundle.py runs/finetune-general/chase_db1-s1-e30 chase_db1 --tta flip
+
+``--bundle NAME`` keeps a shipped bundle's weights instead of exporting the run (whose folder then
+only has to hold its ``config.yaml`` and ``split.json``): for changing a bundle's default TTA
+after its run's checkpoints are gone:
+
+    python benchmarks/make_bundle.py runs/general-split general --bundle general --tta flip
 """
 
 from __future__ import annotations
@@ -108,17 +114,28 @@ def main() -> int:
     parser.add_argument("name")
     parser.add_argument("--stage", help="bundle this stage instead of the best on validation")
     parser.add_argument("--stage1-of", metavar="BUNDLE", help="ship this bundle's stage 1 alone")
+    parser.add_argument("--bundle", metavar="NAME", help="keep this bundle's weights; RUN only supplies the "
+                                                       "configuration and validation split")
     parser.add_argument("--results", type=Path, help="with --stage1-of: the run's results JSON (train_benchmark.py)")
     parser.add_argument("--tta", default="none", choices=("none", "flip"),
                         help="the bundle's default test-time augmentation (flip: threshold re-chosen with flips "
                              "on the run's validation images; needs the run)")
+    parser.add_argument("--out", type=Path, help="write here instead of the package's weights/NAME.safetensors")
     args = parser.parse_args()
-    target = WEIGHTS_DIR / f"{args.name}.safetensors"
+    target = args.out or WEIGHTS_DIR / f"{args.name}.safetensors"
     if args.stage1_of:
         if args.results is None:
             parser.error("--stage1-of needs --results")
         out, config, score = stage1_of(args.stage1_of, args.results, target)
         stage = "stage1"
+    elif args.bundle:
+        if args.run is None:
+            parser.error("--bundle needs the run folder (its config.yaml and split.json)")
+        kept = from_bundle(resolve(args.bundle))
+        stage, score = str(kept.metadata.get("stage", "?")), float(kept.metadata.get("val_f1", float("nan")))
+        meta = {k: v for k, v in kept.metadata.items() if k not in ("format", "earnet_version")}
+        save_bundle(target, kept.stage1, kept.stage2, meta)
+        out, config = target, Run(args.run).config()
     else:
         run = Run(args.run)
         stage, score = (args.stage, float("nan")) if args.stage else best_stage(run)
