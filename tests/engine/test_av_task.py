@@ -53,7 +53,8 @@ def test_deep_av_network_keeps_any_size() -> None:
     assert deep.multiple == 16 and len(deep.first.down) == 5
     with torch.no_grad():
         out = deep(torch.randn(1, 3, 37, 50))
-    assert out.logits.shape == (1, 3, 37, 50) and out.aux_logits[0].shape == (1, 3, 37, 50)
+    assert out.logits.shape == (1, 3, 37, 50) and out.aux_logits == []
+    assert deep.train()(torch.randn(2, 3, 37, 50)).aux_logits[0].shape == (2, 3, 37, 50)
 
 
 def test_a_vessel_input_model_needs_its_vessel_model_named() -> None:

@@ -20,7 +20,8 @@ def test_cascade_needs_the_vessel_map_and_uses_it() -> None:
         model(image)
     with torch.no_grad():
         none, some = model(image, torch.zeros(1, 1, 45, 70)), model(image, torch.rand(1, 1, 45, 70))
-    assert none.logits.shape == (1, 3, 45, 70) and none.aux_logits[0].shape == (1, 3, 45, 70)
+    assert none.logits.shape == (1, 3, 45, 70) and none.aux_logits == []
+    assert model.train()(image.repeat(2, 1, 1, 1), torch.rand(2, 1, 45, 70)).aux_logits[0].shape == (2, 3, 45, 70)
     assert not torch.allclose(none.logits, some.logits)
 
 
