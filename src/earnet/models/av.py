@@ -125,6 +125,7 @@ AV_MODELS: dict[str, dict[str, Any]] = {
     "av_cascade_wide": {"widths": (16, 32, 64, 128, 256), "vessel_input": True, "stride": 2},
     "av_cascade_fullres": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "refine": 8},
     "av_cascade_rr": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "iterations": 2},
+    "av_cascade_rr3": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "iterations": 3},
 }
 """A/V models by name: :class:`AVWNet` arguments. ``av_cascade``: five levels at half
 resolution, fed the vessel model's probability (the bundled A/V model); ``av_cascade_wide``:
@@ -133,7 +134,7 @@ question whether the A/V model is short of capacity; ``av_cascade_fullres``: ``a
 plus an 8-channel full-resolution head for thin vessels (grown from a trained
 ``av_cascade`` with ``--init``); ``av_cascade_rr``: ``av_cascade`` whose second U-Net runs
 twice, the second time on its own output (recursive refinement; same weights, so it can
-start from a trained ``av_cascade``)."""
+start from a trained ``av_cascade``); ``av_cascade_rr3``: the same with three passes."""
 
 
 def create_av_model(name: str = "av_wnet") -> AVWNet:
