@@ -120,7 +120,7 @@ def test_av_graph_has_artery_and_vein_outputs_and_contract(av_onnx: Path) -> Non
     assert float(props["av_crossing_threshold"]) == 0.5
     assert "segment vote" in props["outside_graph"]
     segmenter = load_onnx(av_onnx)
-    assert segmenter.has_av and segmenter.contract.model["av"]["backbone"] == "av_cascade"
+    assert segmenter.has_av and segmenter.contract.model["av"]["backbone"] == "av_cascade_rr"
 
 
 @pytest.mark.parametrize("height,width", [(33, 47), (97, 101), (584, 565)])
@@ -225,10 +225,10 @@ def test_drive_av_maps_match_earnet_segment_av(av_onnx: Path) -> None:
         assert differing <= max(5, 1e-3 * np.count_nonzero(expected.vessels.mask)), differing
 
 
-@pytest.mark.parametrize("backbone", ["av_cascade", "av_cascade_fullres"])
+@pytest.mark.parametrize("backbone", ["av_cascade", "av_cascade_fullres", "av_cascade_rr"])
 def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path, backbone: str) -> None:
-    """An A/V model fed the vessel probability (``av_cascade``, also with its full-resolution
-    head): the graph feeds it the vessel output at the working scale, and ``earnet segment
+    """An A/V model fed the vessel probability (``av_cascade``, also with its full-resolution head or
+    recursive passes): the graph feeds it the vessel output at the working scale, and ``earnet segment
     --av`` gives it the same map."""
     from earnet.av import ArteryVeinSegmenter
     from earnet.av_bundle import add_av_to_bundle
