@@ -131,11 +131,11 @@ def main() -> int:
     elif args.bundle:
         if args.run is None:
             parser.error("--bundle needs the run folder (its config.yaml and split.json)")
+        config = Run(args.run).config()  # before anything is written: a bad run folder stops here
         kept = from_bundle(resolve(args.bundle))
         stage, score = str(kept.metadata.get("stage", "?")), float(kept.metadata.get("val_f1", float("nan")))
         meta = {k: v for k, v in kept.metadata.items() if k not in ("format", "earnet_version")}
-        save_bundle(target, kept.stage1, kept.stage2, meta)
-        out, config = target, Run(args.run).config()
+        out = save_bundle(target, kept.stage1, kept.stage2, meta)
     else:
         run = Run(args.run)
         stage, score = (args.stage, float("nan")) if args.stage else best_stage(run)

@@ -42,3 +42,6 @@ def test_bundle_needs_the_run_folder(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False, cwd=SCRIPT.parent)
     assert done.returncode != 0 and "--bundle needs the run folder" in done.stderr
     assert not (tmp_path / "x").exists()
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "mine", "--bundle", "general",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True, check=False, cwd=SCRIPT.parent)
+    assert done.returncode != 0 and "no config.yaml" in done.stderr and not (tmp_path / "x").exists()
