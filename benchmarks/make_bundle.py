@@ -39,6 +39,7 @@ from pathlib import Path
 from earnet.bundle import WEIGHTS_DIR, resolve, save_bundle
 from earnet.config import TrainConfig, config_from_dict
 from earnet.engine.run import Run, dataset_split
+from earnet.exceptions import EarnetError
 from earnet.export import bundle_from_run
 from earnet.inference.loader import from_bundle
 from earnet.io import read_probability
@@ -167,4 +168,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except EarnetError as error:  # bad input: one line, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
