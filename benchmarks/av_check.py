@@ -26,15 +26,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from earnet.av import ArteryVeinSegmenter
 from earnet.av_bundle import add_av_to_bundle, load_av_model
 from earnet.av_evaluate import evaluate_av
 from earnet.av_graph import CLEANUPS, DEFAULT_CLEANUP
+from earnet.av_metrics import artery_share, label_counts
 from earnet.bundle import resolve
 from earnet.data.registry import get_dataset
-from earnet.data.rite import ARTERY, CROSSING, VEIN
 from earnet.io import read_rgb
 from earnet.model_file import read_metadata
 from earnet.types import Sample
@@ -78,9 +76,7 @@ def unseen_shares(segmenter: ArteryVeinSegmenter, root: str) -> dict[str, float]
     shares = {}
     for name in UNSEEN:
         classes = segmenter.segment(read_rgb(Path(root) / name)).classes
-        artery = np.count_nonzero(classes == ARTERY) + np.count_nonzero(classes == CROSSING) / 2
-        total = np.count_nonzero(np.isin(classes, (ARTERY, VEIN, CROSSING)))
-        shares[name.split("/")[-1].split(".")[0]] = round(float(artery / max(total, 1)), 3)
+        shares[name.split("/")[-1].split(".")[0]] = round(artery_share(label_counts(classes)), 3)
     return shares
 
 

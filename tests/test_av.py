@@ -18,7 +18,13 @@ from earnet.av_bundle import (
     load_bundle_av,
     save_av_model,
 )
-from earnet.av_metrics import av_counts, av_label_map, av_scores
+from earnet.av_metrics import (
+    artery_share,
+    av_counts,
+    av_label_map,
+    av_scores,
+    label_counts,
+)
 from earnet.bundle import save_bundle
 from earnet.cli.main import main
 from earnet.data.check import check_dataset
@@ -140,6 +146,14 @@ def test_av_metrics_count_the_protocols_pixels() -> None:
     assert (counts["a_tp"], counts["a_fp"], counts["a_fn"]) == (2, 1, 1)
     assert scores["f1_artery"] == pytest.approx(2 / 3)
     assert np.isnan(av_scores({k: 0 for k in counts})["acc"])
+
+
+def test_artery_share_counts_crossings_half() -> None:
+    classes = np.array([[0, 1, 1, 2], [3, 3, 4, 0]], dtype=np.uint8)  # 4: uncertain, not a label
+    counts = label_counts(classes)
+    assert counts == {"artery": 2, "vein": 1, "crossing": 2}
+    assert artery_share(counts) == pytest.approx((2 + 1) / 5)
+    assert artery_share(label_counts(np.zeros((2, 2), np.uint8))) == 0.0
 
 
 def test_av_model_shapes_and_predictor() -> None:

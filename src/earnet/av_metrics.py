@@ -40,6 +40,19 @@ def av_label_map(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray,
     return classes
 
 
+def label_counts(classes: np.ndarray) -> dict[str, int]:
+    """Pixels labelled ``artery``, ``vein`` and ``crossing`` in a class map."""
+    return {name: int(np.count_nonzero(classes == code))
+            for name, code in (("artery", ARTERY), ("vein", VEIN), ("crossing", CROSSING))}
+
+
+def artery_share(counts: dict[str, int]) -> float:
+    """Share of labelled vessel pixels that are artery, crossings counting half (RITE's
+    reference: ~45 %); a sanity check on photographs without labels. 0 with no labels."""
+    typed = counts["artery"] + counts["vein"] + counts["crossing"]
+    return (counts["artery"] + counts["crossing"] / 2) / typed if typed else 0.0
+
+
 def av_counts(artery: np.ndarray, vein: np.ndarray, predicted: np.ndarray, reference: np.ndarray,
               fov: np.ndarray) -> dict[str, int]:
     """Counts of one image.

@@ -33,7 +33,9 @@ def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
             from earnet.av import ArteryVeinSegmenter
 
             av_segmenter = ArteryVeinSegmenter(args.model, device=args.device, vessels=segmenter)
-    with_av = args.av_maps is not None or av_segmenter is not None
+    av_source = f"labelled with {args.model}" if av_segmenter is not None else (
+        str(args.av_maps) if args.av_maps is not None else None)
+    with_av = av_source is not None
     with_size = args.pixel_size is not None or args.fov_degrees is not None
     rows, details = [], []
     progress = _progress(jobs, args.no_progress)
@@ -57,7 +59,7 @@ def measure_all(jobs: list[Job], args: argparse.Namespace) -> int:
         "earnet": __version__, "inputs": "masks" if args.masks else "photographs",
         "model": None if args.masks else str(args.model), "threshold": _threshold(args, segmenter),
         "pixel_size_um": args.pixel_size, "fov_degrees": args.fov_degrees,
-        "av_maps": (f"labelled with {args.model}" if av_segmenter is not None else str(args.av_maps)) if with_av else None, "region": REGION if with_av else "whole field of view",
+        "av_maps": av_source, "region": REGION if with_av else "whole field of view",
     }
     write_reports(args.out, rows, details, settings)
     seconds = time.perf_counter() - started

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from earnet.av_evaluate import av_colour_map
-from earnet.data.rite import ARTERY, CROSSING, VEIN
+from earnet.av_metrics import artery_share, label_counts
 from earnet.io import png_bytes, probability_to_uint16
 from earnet.viz import av_overlay, overlay
 
@@ -62,13 +62,10 @@ def segmentation_payload(image: np.ndarray, result: Any, threshold: float, model
                      "artery_probability": _b64(png_bytes(probability_to_uint16(av.artery))),
                      "vein_probability": _b64(png_bytes(probability_to_uint16(av.vein))),
                      "av_overlay": _b64(png_bytes(av_overlay(image, colours)))})
-        counts = {name: int(np.count_nonzero(av.classes == code))
-                  for name, code in (("artery", ARTERY), ("vein", VEIN), ("crossing", CROSSING))}
-        typed = sum(counts.values())
+        counts = label_counts(av.classes)
         payload["measurements"].update({
             "artery_pixels": counts["artery"], "vein_pixels": counts["vein"], "crossing_pixels": counts["crossing"],
-            # crossings count half: the share RITE's reference has is ~45 % artery
-            "artery_share": (counts["artery"] + counts["crossing"] / 2) / typed if typed else 0.0,
+            "artery_share": artery_share(counts),
         })
     if "probability_f32" in include:
         payload["probability_f32"] = _b64(np.ascontiguousarray(result.probability, dtype="<f4").tobytes())
