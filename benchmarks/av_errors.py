@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from earnet.av import ArteryVeinSegmenter
 from earnet.data.registry import get_dataset
-from earnet.data.rite import ARTERY, VEIN
+from earnet.data.rite import ARTERY, VEIN, vessel_half_width
 
 BINS = ((0.0, 1.5), (1.5, 2.5), (2.5, 3.5), (3.5, 99.0))
 RESULTS = Path(__file__).parent / "results" / "av_errors.json"
@@ -47,7 +47,7 @@ def main() -> int:
             reference = sample.av
             scored = ((reference == ARTERY) | (reference == VEIN)) & sample.fov
             right = (result.artery >= result.vein) == (reference == ARTERY)
-            half_width = ndimage.maximum_filter(ndimage.distance_transform_edt(reference > 0), 7)
+            half_width = vessel_half_width(reference)
             for k, (low, high) in enumerate(BINS):
                 chosen = scored & (half_width >= low) & (half_width < high)
                 counts[k] += (right[chosen].sum(), chosen.sum())

@@ -440,3 +440,15 @@ def test_fast_segment_vote_equals_the_reference(seed: int) -> None:
     kernel = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
     np.testing.assert_array_equal(neighbour_count(mask), ndimage.convolve(mask.astype(np.uint8), kernel, mode="constant"))
     np.testing.assert_array_equal(dilate3(mask), ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool)))
+
+
+def test_thin_vessels_are_the_narrow_reference_vessels() -> None:
+    from earnet.data.rite import thin_vessels, vessel_half_width
+
+    av = np.zeros((40, 60), np.uint8)
+    av[10, 5:55] = ARTERY  # 1 px wide
+    av[22:31, 5:55] = VEIN  # 9 px wide
+    thin = thin_vessels(av)
+    assert thin[10, 5:55].all() and not thin[22:31, 20:40].any() and not thin[av == BACKGROUND].any()
+    assert vessel_half_width(av)[26, 30] == pytest.approx(5.0) and vessel_half_width(av)[0, 0] == 0
+

@@ -48,6 +48,7 @@ class TrainConfig:
     loss: str = "bce_dice"
     aux_weight_scale: float = 1.0
     av_decision_weight: float = 0.0
+    av_thin_weight: float = 0.0
     patience: int = 0
     seed: int = 0
     # engine
@@ -93,7 +94,9 @@ FIELD_HELP = {
     "batch_size": "crops per batch (per device)", "loss": "bce_dice, bce, dice or bce_dice_cldice (+ clDice for thin vessels; inside the FOV)",
     "aux_weight_scale": "scale of the auxiliary-output losses",
     "av_decision_weight": "rite: weight of the artery-vs-vein term (BCE of the logit difference on "
-                          "vessel pixels of one known type)", "patience": "early-stopping epochs (0: off)",
+                          "vessel pixels of one known type)",
+    "av_thin_weight": "rite: thin reference vessels (half-width < 1.5 px) weigh 1 + this in the A/V terms "
+                      "on vessel pixels (0: off)", "patience": "early-stopping epochs (0: off)",
     "seed": "random seed (also picks the validation images and folds)",
     "precision": "bf16-mixed, 32-true, 16-mixed", "accelerator": "cpu, gpu, auto",
     "devices": "number of devices or auto", "num_nodes": "machines", "strategy": "auto, ddp, ddp_spawn, ...",
@@ -123,6 +126,8 @@ def validate(config: TrainConfig, source: str) -> TrainConfig:
             raise InputError(source, f"{name} must be at least 1, got {getattr(config, name)}")
     if not 0 < config.teacher_weight <= 1:
         raise InputError(source, f"teacher_weight must be in (0, 1], got {config.teacher_weight}")
+    if config.av_thin_weight < 0:
+        raise InputError(source, f"av_thin_weight must be at least 0, got {config.av_thin_weight}")
     if config.teacher and config.dataset.lower() == "rite":
         raise InputError(source, "teacher is for vessel stage 1, not for rite (artery/vein) models")
     from earnet.thresholds import VALIDATION, parse_threshold

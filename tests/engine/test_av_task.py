@@ -47,6 +47,23 @@ def test_decision_term_leaves_out_crossings_and_takes_soft_targets_as_their_type
         av_loss(_logits(-1.0, 1.0, shape), soft, 1.0) - av_loss(_logits(-1.0, 1.0, shape), soft)
 
 
+def test_thin_weight_makes_thin_vessel_pixels_weigh_more_in_the_vessel_terms() -> None:
+    shape = (1, 1, 2, 4)
+    artery = torch.ones(shape)
+    batch = _batch(artery, torch.zeros(shape))
+    batch["thin"] = torch.zeros(shape)
+    batch["thin"][..., :, :2] = 1
+    logits = _logits(1.0, -1.0, shape)
+    logits[:, 0, :, :2] = -1.0  # wrong (vein) on the thin half, right on the thick half
+    logits[:, 1, :, :2] = 1.0
+    plain, weighted = av_loss(logits, batch, 1.0), av_loss(logits, batch, 1.0, 2.0)
+    assert weighted > plain  # the wrong pixels are the thin ones
+    batch["thin"] = 1 - batch["thin"]
+    assert av_loss(logits, batch, 1.0, 2.0) < plain
+    with pytest.raises(KeyError):  # a weight without the map is a bug, not a silent no-op
+        av_loss(logits, _batch(artery, torch.zeros(shape)), 1.0, 2.0)
+
+
 def test_deep_av_network_keeps_any_size() -> None:
     torch.manual_seed(0)
     deep = create_av_model("av_wnet_deep").eval()

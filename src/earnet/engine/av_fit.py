@@ -22,8 +22,8 @@ from earnet.av_metrics import av_label_map
 from earnet.config import TrainConfig
 from earnet.data.fov import fov_diameter
 from earnet.data.resolution import resize_tensor, scale_factor
-from earnet.data.rite import av_targets
-from earnet.engine.av_task import MONITOR, VESSEL_INPUT, AVTask
+from earnet.data.rite import av_targets, thin_vessels
+from earnet.engine.av_task import MONITOR, THIN, VESSEL_INPUT, AVTask
 from earnet.engine.datamodule import ImageTensors, VesselDataModule, to_image_tensors
 from earnet.engine.loop import Fitted, fit_and_export
 from earnet.engine.pipeline import inference_device
@@ -59,16 +59,20 @@ def vessel_probabilities(config: TrainConfig, samples: list[Sample]) -> dict[str
     return maps
 
 
-def _tensors(sample: Sample, diameter: float | None = None, vessel: np.ndarray | None = None) -> ImageTensors:
+def _tensors(sample: Sample, diameter: float | None = None, vessel: np.ndarray | None = None,
+             thin: bool = False) -> ImageTensors:
     """A training image's tensors, resized so its FOV is ``diameter`` px wide (``None``: as it is).
 
     The A/V targets are resampled as fractions (soft targets, not thresholded): a thin
     vessel that covers half a pixel at the smaller scale still says which type it is.
-    ``vessel`` (a vessel model's probability) becomes the map ``vessel_input``.
+    ``vessel`` (a vessel model's probability) becomes the map ``vessel_input``; ``thin`` adds
+    the map of thin reference vessels (``av_thin_weight``), found at the label's own scale.
     """
     assert sample.av is not None
     targets = av_targets(sample.av)
     extra = {k: targets[k] for k in ("artery", "vein", "known")}
+    if thin:
+        extra[THIN] = thin_vessels(sample.av)
     if vessel is not None:
         extra[VESSEL_INPUT] = vessel
     tensors = to_image_tensors(sample, extra)
@@ -107,7 +111,7 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
         earlier_seconds = float(init_meta.get("train_seconds", 0.0))
     task.model.to(memory_format=torch.channels_last)
     vessel = vessel_probabilities(config, train + val)
-    data = VesselDataModule([_tensors(s, config.fov_diameter, vessel[s.id]) for s in train],
+    data = VesselDataModule([_tensors(s, config.fov_diameter, vessel[s.id], config.av_thin_weight > 0) for s in train],
                             [_tensors(s, None, vessel[s.id]) for s in val], config.crop,
                             config.samples_per_epoch, config.batch_size, config.augment, config.seed,
                             config.num_workers, config.camera_augment)

@@ -6,8 +6,10 @@ A/V target). A third term, BCE of artery and vein on the reference's known-type
 vessel pixels only, weighs the A/V decision itself, which the background-dominated
 map losses would otherwise drown. An optional fourth (``av_decision_weight``) is the
 decision as the metrics take it: BCE of ``logit_artery - logit_vein`` on the vessel
-pixels of exactly one known type (crossings are both, so they are left out). Validation scores whole validation images with the
-metrics of :mod:`earnet.av_metrics`; counts are summed across processes.
+pixels of exactly one known type (crossings are both, so they are left out). An optional
+``av_thin_weight`` makes thin reference vessels (batch map ``thin``) weigh more in the two
+terms on vessel pixels, where A/V accuracy is lowest. Validation scores whole validation
+images with the metrics of :mod:`earnet.av_metrics`; counts are summed across processes.
 """
 
 from __future__ import annotations
@@ -31,13 +33,19 @@ VAL_TILE = 1024
 MONITOR = "val/av_score"
 VESSEL_INPUT = "vessel_input"
 """Batch key of the vessel probability an A/V model with a vessel input sees."""
+THIN = "thin"
+"""Batch key of the thin reference vessels (``earnet.data.rite.thin_vessels``), for ``av_thin_weight``."""
 
 
-def av_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor], decision_weight: float = 0.0) -> torch.Tensor:
-    """Loss of ``(N, 3, H, W)`` logits (artery, vein, vessel) against a batch's maps."""
+def av_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor], decision_weight: float = 0.0,
+            thin_weight: float = 0.0) -> torch.Tensor:
+    """Loss of ``(N, 3, H, W)`` logits (artery, vein, vessel) against a batch's maps; with
+    ``thin_weight`` the batch's ``thin`` pixels weigh ``1 + thin_weight`` on vessel pixels."""
     fov = batch["fov"]
     scored = fov * batch["known"]
     on_vessels = scored * batch["label"]
+    if thin_weight:
+        on_vessels = on_vessels * (1 + thin_weight * batch[THIN])
     loss = bce_dice(logits[:, 2:3], batch["label"], fov)
     for channel, key in ((0, "artery"), (1, "vein")):
         loss = loss + bce_dice(logits[:, channel:channel + 1], batch[key], scored)
@@ -85,9 +93,10 @@ class AVTask(CropEpochTask):
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         out = self.model(image, batch.get(VESSEL_INPUT))
         decision = self.config.get("av_decision_weight", 0.0)
-        loss = av_loss(out.logits, batch, decision)
+        thin = self.config.get("av_thin_weight", 0.0)
+        loss = av_loss(out.logits, batch, decision, thin)
         for aux, weight in zip(out.aux_logits, out.aux_weights):
-            loss = loss + weight * self.config["aux_weight_scale"] * av_loss(aux, batch, decision)
+            loss = loss + weight * self.config["aux_weight_scale"] * av_loss(aux, batch, decision, thin)
         self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=image.shape[0],
                  sync_dist=True)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
