@@ -329,6 +329,32 @@ def test_recursive_refinement_reruns_the_second_unet_on_its_own_output() -> None
         AVWNet(iterations=0)
 
 
+def test_map_refiner_grows_from_a_recursive_model_and_sees_only_the_maps() -> None:
+    from earnet.models.av import GROWN_MODULES, create_av_model
+
+    torch.manual_seed(0)
+    base, grown = create_av_model("av_cascade_rr"), create_av_model("av_cascade_rr_maps")
+    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith(GROWN_MODULES) for k in missing)
+    image, vessel = torch.randn(1, 3, 70, 90), torch.rand(1, 1, 70, 90)
+    with torch.no_grad():
+        base.eval(), grown.eval()
+        torch.testing.assert_close(grown(image, vessel).logits, base(image, vessel).logits)  # head starts at zero
+        torch.nn.init.normal_(grown.topology.head.weight, std=0.1)
+        changed = grown(image, vessel).logits
+        assert not torch.allclose(changed, base(image, vessel).logits)
+        # the refiner reads the maps, not the photograph: a different photograph with the same
+        # maps gets the same correction
+        x = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(torch.cat([image, vessel], 1), (0, 6, 0, 26),
+                                                                   mode="replicate"), 2)
+        first, _ = grown.first(x)
+        maps = grown.second(torch.cat([x, torch.sigmoid(grown.second(torch.cat([x, torch.sigmoid(first)], 1))[0])], 1))[0]
+        correction, _ = grown.topology(torch.sigmoid(maps))
+        expected = torch.nn.functional.interpolate(maps + correction, scale_factor=2, mode="bilinear")[..., :70, :90]
+        torch.testing.assert_close(changed, expected)
+    assert len(grown.train()(image, vessel).aux_logits) == 3  # first U-Net, two passes, then the refiner's output
+
+
 def test_real_rite_checks_clean() -> None:
     root = shared_dataset("RITE").parent
     shared_dataset("DRIVE")

@@ -225,7 +225,7 @@ def test_drive_av_maps_match_earnet_segment_av(av_onnx: Path) -> None:
         assert differing <= max(5, 1e-3 * np.count_nonzero(expected.vessels.mask)), differing
 
 
-@pytest.mark.parametrize("backbone", ["av_cascade", "av_cascade_fullres", "av_cascade_rr"])
+@pytest.mark.parametrize("backbone", ["av_cascade", "av_cascade_fullres", "av_cascade_rr", "av_cascade_rr_maps"])
 def test_cascade_av_model_in_one_graph_matches_earnet_segment_av(tmp_path: Path, backbone: str) -> None:
     """An A/V model fed the vessel probability (``av_cascade``, also with its full-resolution head or
     recursive passes): the graph feeds it the vessel output at the working scale, and ``earnet segment

@@ -31,7 +31,7 @@ from earnet.engine.run import Run, dataset_split, open_run, train_val_ids
 from earnet.exceptions import InputError
 from earnet.inference.av import AVPredictor
 from earnet.io import write_text
-from earnet.models.av import create_av_model
+from earnet.models.av import GROWN_MODULES, create_av_model
 from earnet.models.registry import count_parameters
 from earnet.types import Sample
 
@@ -104,8 +104,8 @@ def train_av(config: TrainConfig, out: Path, train: list[Sample], val: list[Samp
             raise InputError(config.init, "was trained with other validation images "
                                           f"({init_meta.get('val_ids')}); continuing from it would leak them")
         missing, unexpected = task.model.load_state_dict(init.state_dict(), strict=False)
-        # a model may grow from a trained one: only a new full-resolution head may be missing
-        if unexpected or any(not key.startswith("refine.") for key in missing):
+        # a model may grow from a trained one: only modules that start at zero may be missing
+        if unexpected or any(not key.startswith(GROWN_MODULES) for key in missing):
             raise InputError(config.init, f"is a {init_meta.get('backbone')} model; a {config.backbone} "
                                           "cannot start from it")
         earlier_seconds = float(init_meta.get("train_seconds", 0.0))

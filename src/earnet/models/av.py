@@ -57,11 +57,16 @@ class AVWNet(nn.Module):
             (recursive refinement, after RRWNet, Morano et al. 2024). The weights are shared,
             so a model with more passes loads a one-pass model's weights (``--init``); every
             pass but the last is supervised as an auxiliary output.
+        map_passes: passes of a third U-Net that sees only the maps (artery, vein and vessel
+            probabilities at the working resolution, not the photograph) and adds a correction
+            to the logits: RRWNet's refinement from the maps alone, which must reason about the
+            vessels' shapes and connections rather than their colour. Its last layer starts at
+            zero, so a model grown from a trained one (``--init``) starts with that model's maps.
     """
 
     def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 64), aux_weight: float = 0.5,
                  vessel_input: bool = False, stride: int = 1, refine: int = 0,
-                 iterations: int = 1) -> None:
+                 iterations: int = 1, map_passes: int = 0) -> None:
         super().__init__()
         if iterations < 1:
             raise ValueError("iterations must be at least 1")
@@ -75,6 +80,12 @@ class AVWNet(nn.Module):
         inputs = 4 if vessel_input else 3
         self.first = MiniUNet(inputs, self.widths, out_channels=channels)
         self.second = MiniUNet(inputs + channels, self.widths, out_channels=channels)
+        self.map_passes = map_passes
+        self.topology: MiniUNet | None = None
+        if map_passes:
+            self.topology = MiniUNet(channels, self.widths, out_channels=channels)
+            nn.init.zeros_(self.topology.head.weight)
+            nn.init.zeros_(self.topology.head.bias)
         self.refine: nn.Sequential | None = None
         if refine:
             if stride == 1:
@@ -105,6 +116,9 @@ class AVWNet(nn.Module):
         for _ in range(self.iterations):
             logits, _ = self.second(torch.cat([x, torch.sigmoid(passes[-1])], dim=1))
             passes.append(logits)
+        for _ in range(self.map_passes):
+            assert self.topology is not None
+            passes.append(passes[-1] + self.topology(torch.sigmoid(passes[-1]))[0])
         if not self.training:
             passes = passes[-1:]  # the auxiliary outputs only feed the training loss
         if self.stride > 1:
@@ -126,6 +140,8 @@ AV_MODELS: dict[str, dict[str, Any]] = {
     "av_cascade_fullres": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "refine": 8},
     "av_cascade_rr": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "iterations": 2},
     "av_cascade_rr3": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "iterations": 3},
+    "av_cascade_rr_maps": {"widths": (8, 16, 32, 64, 128), "vessel_input": True, "stride": 2, "iterations": 2,
+                           "map_passes": 1},
 }
 """A/V models by name: :class:`AVWNet` arguments. ``av_cascade``: five levels at half
 resolution, fed the vessel model's probability (the bundled A/V model); ``av_cascade_wide``:
@@ -134,7 +150,13 @@ question whether the A/V model is short of capacity; ``av_cascade_fullres``: ``a
 plus an 8-channel full-resolution head for thin vessels (grown from a trained
 ``av_cascade`` with ``--init``); ``av_cascade_rr``: ``av_cascade`` whose second U-Net runs
 twice, the second time on its own output (recursive refinement; same weights, so it can
-start from a trained ``av_cascade``); ``av_cascade_rr3``: the same with three passes."""
+start from a trained ``av_cascade``); ``av_cascade_rr3``: the same with three passes;
+``av_cascade_rr_maps``: ``av_cascade_rr`` plus one pass of a U-Net that refines the maps alone
+(grown from a trained ``av_cascade_rr`` with ``--init``)."""
+
+GROWN_MODULES = ("refine.", "topology.")
+"""Parameter prefixes of modules that start at zero, so a model may grow them from a trained
+model without them (``--init``)."""
 
 
 def create_av_model(name: str = "av_wnet") -> AVWNet:
