@@ -64,6 +64,13 @@ def test_thin_weight_makes_thin_vessel_pixels_weigh_more_in_the_vessel_terms() -
         av_loss(logits, _batch(artery, torch.zeros(shape)), 1.0, 2.0)
 
 
+def test_negative_thin_weight_is_refused() -> None:
+    from earnet.config import validate
+
+    with pytest.raises(InputError, match="av_thin_weight must be at least 0"):
+        validate(TrainConfig(dataset="rite", backbone="av_cascade", av_thin_weight=-1.0), "test.yaml")
+
+
 def test_deep_av_network_keeps_any_size() -> None:
     torch.manual_seed(0)
     deep = create_av_model("av_wnet_deep").eval()
