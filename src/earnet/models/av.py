@@ -116,9 +116,9 @@ class AVWNet(nn.Module):
         for _ in range(self.iterations):
             logits, _ = self.second(torch.cat([x, torch.sigmoid(passes[-1])], dim=1))
             passes.append(logits)
-        for _ in range(self.map_passes):
-            assert self.topology is not None
-            passes.append(passes[-1] + self.topology(torch.sigmoid(passes[-1]))[0])
+        if self.topology is not None:
+            for _ in range(self.map_passes):
+                passes.append(passes[-1] + self.topology(torch.sigmoid(passes[-1]))[0])
         if not self.training:
             passes = passes[-1:]  # the auxiliary outputs only feed the training loss
         if self.stride > 1:
